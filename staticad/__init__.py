@@ -1,0 +1,21 @@
+"""staticad: define-then-run automatic differentiation with a compiler behind it.
+
+    import staticad as sad
+    x = sad.placeholder((None, 3))
+    y = (sad.sin(x) * 2).sum()
+    f = sad.function([x], [y, sad.grad(y, x)])
+"""
+from . import ops, optim  # noqa: F401
+from .autodiff import grad, vjp, jvp, jacobian, hessian, hvp, vhp, stop_gradient, detach  # noqa: F401
+from .function import Function, function  # noqa: F401
+from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
+from .dot import to_dot  # noqa: F401
+from .ops import (  # noqa: F401
+    add, subtract, multiply, divide, negative, power, square, sqrt, exp, log, log1p, sin, cos, tan, tanh,
+    sigmoid, relu, abs, sign, maximum, minimum, where, clip, sum, mean, max, min, prod, matmul, dot,
+    transpose, reshape, broadcast_to, expand_dims, squeeze, concatenate, stack, getitem, norm, softmax,
+    log_softmax, logsumexp, astype, less, less_equal, greater, greater_equal, equal, not_equal, logical_and,
+    logical_or, logical_not, zeros, ones, zeros_like, ones_like, full, full_like, arange, linspace,
+)
+
+__version__ = "0.1.0"

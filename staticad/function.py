@@ -1,0 +1,204 @@
+"""``sad.function``: compile the graph the outputs and updates need, then run it on arrays."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import backends as _backends
+from .graph import Tensor, Variable, _format_shape, lift
+from .program import Program
+
+
+class Function:
+    """A compiled graph. Call it with arrays (positionally or by placeholder name).
+
+    Outputs are fresh numpy arrays mirroring ``outputs``; updates are computed from the
+    pre-update values and applied only after every output and update succeeded.
+    """
+
+    def __init__(self, inputs, outputs, updates=None, backend="numpy", name=None):
+        t0 = time.perf_counter()
+        self.name = name or "function"
+        self.inputs = _check_inputs(inputs)
+        self._single, out_list = _flatten_outputs(outputs)
+        self._structure = type(outputs) if not self._single else None
+        self.updates = _check_updates(updates)
+        self.program = Program.build(self.name, self.inputs, out_list, self.updates)
+        _check_closed(self.program, self.inputs)
+        self.backend = _backends.get(backend)
+        self._exec = self.backend.compile_program(self.program)
+        self._by_name = {p.name: i for i, p in enumerate(self.inputs)}
+        self.stats = {
+            "backend": self.backend.NAME,
+            "nodes_declared": len(self.program.nodes),
+            "nodes_after_passes": len(getattr(self._exec, "program", self.program).nodes),
+            "kernels": getattr(self._exec, "kernels", 0),
+            "fused_ops": getattr(self._exec, "fused_ops", 0),
+            "compile_seconds": 0.0,
+            "cache_hit": bool(getattr(self._exec, "cache_hit", False)),
+        }
+        self.stats["compile_seconds"] = time.perf_counter() - t0
+
+    # --- calling ------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        arrays = self._bind(args, kwargs)
+        outs, new_values = self._exec.run(arrays)
+        self._apply_updates(new_values)
+        return self._result(outs)
+
+    def _bind(self, args, kwargs) -> list:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"{self.name}: takes {n} input(s) "
+                            f"({', '.join(p.name for p in self.inputs)}), got {len(args)} positional")
+        values = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in self._by_name:
+                raise TypeError(f"{self.name}: unknown input {key!r}; inputs are "
+                                f"{', '.join(p.name for p in self.inputs) or '(none)'}")
+            i = self._by_name[key]
+            if values[i] is not _MISSING:
+                raise TypeError(f"{self.name}: input {key!r} given twice")
+            values[i] = value
+        missing = [p.name for p, v in zip(self.inputs, values) if v is _MISSING]
+        if missing:
+            raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
+        return [_convert(p, v) for p, v in zip(self.inputs, values)]
+
+    def _apply_updates(self, new_values):
+        checked = []
+        for (var, _), value in zip(self.updates, new_values):
+            arr = np.asarray(value)
+            if arr.shape != var.shape:
+                raise ValueError(f"{self.name}: update of Variable {var.name!r} produced shape "
+                                 f"{_format_shape(arr.shape)}; expected {_format_shape(var.shape)} "
+                                 "(no Variable was changed)")
+            checked.append((var, arr))
+        for var, arr in checked:  # all checks passed: now apply, all at once
+            var._storage = np.array(arr, dtype=var.dtype, copy=True)
+
+    def _result(self, outs):
+        if self._single:
+            return outs[0]
+        return tuple(outs) if self._structure is tuple else list(outs)
+
+    # --- introspection ------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The generated code (for the numpy backend: the schedule)."""
+        return self._exec.source
+
+    def profile(self, *args, repeat=10, **kwargs):
+        """Run ``repeat`` times and return a per-kernel :class:`~staticad.profiler.ProfileReport`."""
+        from .profiler import profile_function
+        return profile_function(self, args, kwargs, repeat)
+
+    def __repr__(self):
+        return (f"<staticad.Function {self.name!r} backend={self.backend.NAME} "
+                f"inputs=({', '.join(p.name for p in self.inputs)})>")
+
+
+class _Missing:
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def function(inputs, outputs, updates=None, backend="numpy", name=None) -> Function:
+    """Compile what ``outputs`` and ``updates`` need into a callable.
+
+    ``inputs``: list of placeholders. ``outputs``: a tensor or a list/tuple (the result mirrors
+    it). ``updates``: ``(Variable, tensor)`` pairs or a dict, computed from pre-update values and
+    applied after the outputs. ``backend``: ``"numpy"`` (reference interpreter).
+    """
+    return Function(inputs, outputs, updates=updates, backend=backend, name=name)
+
+
+# --- validation ---------------------------------------------------------------------------------
+def _check_inputs(inputs) -> list:
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"function: inputs must be a list of placeholders, got {type(inputs).__name__}")
+    seen = set()
+    for p in inputs:
+        if not isinstance(p, Tensor) or p.op.name != "placeholder":
+            what = p.name if isinstance(p, Tensor) else type(p).__name__
+            raise TypeError(f"function: inputs must be placeholders; {what!r} is not")
+        if p in seen:
+            raise ValueError(f"function: placeholder {p.name!r} listed twice in inputs")
+        seen.add(p)
+    names = [p.name for p in inputs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"function: several inputs are named {sorted(dup)}; give placeholders distinct names")
+    return list(inputs)
+
+
+def _flatten_outputs(outputs):
+    if isinstance(outputs, Tensor):
+        return True, [outputs]
+    if isinstance(outputs, (list, tuple)):
+        for o in outputs:
+            if not isinstance(o, Tensor):
+                raise TypeError(f"function: outputs must be tensors, got {type(o).__name__}")
+        return False, list(outputs)
+    raise TypeError(f"function: outputs must be a tensor or a list/tuple of tensors, got {type(outputs).__name__}")
+
+
+def _check_updates(updates) -> list:
+    if updates is None:
+        return []
+    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    out, seen = [], set()
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError("function: updates must be (Variable, tensor) pairs or a dict")
+        var, value = pair
+        if not isinstance(var, Variable):
+            raise TypeError(f"function: update target {getattr(var, 'name', var)!r} is not a sad.Variable")
+        if var in seen:
+            raise ValueError(f"function: Variable {var.name!r} is updated twice")
+        seen.add(var)
+        value = lift(value, dtype=var.dtype)
+        if len(value.shape) != len(var.shape) or any(
+                a is not None and a != b for a, b in zip(value.shape, var.shape)):
+            raise ValueError(f"function: update of Variable {var.name!r} has shape "
+                             f"{_format_shape(value.shape)}; expected {_format_shape(var.shape)}")
+        if not np.can_cast(value.dtype, var.dtype, casting="same_kind"):
+            raise TypeError(f"function: update of Variable {var.name!r} has dtype {value.dtype}; "
+                            f"expected {var.dtype}")
+        if value.dtype != var.dtype:
+            from .ops import astype
+            value = astype(value, var.dtype)
+        out.append((var, value))
+    return out
+
+
+def _check_closed(program: Program, inputs):
+    given = set(inputs)
+    for node in program.nodes:
+        if node.op.name == "placeholder" and node not in given:
+            raise ValueError(f"function: the outputs depend on placeholder {node.name!r}, "
+                             f"which is not in inputs ({', '.join(p.name for p in inputs) or 'none'})")
+
+
+def _convert(p: Tensor, value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        raise TypeError(f"input {p.name!r}: got symbolic tensor {value.name!r}; pass an array")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"input {p.name!r}: cannot convert {type(value).__name__} to an array") from exc
+    if arr.dtype != p.dtype:
+        if arr.dtype.kind not in "biuf" or not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):
+            raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, received {arr.dtype} "
+                            "(only same-kind conversion is done implicitly)")
+        arr = arr.astype(p.dtype)
+    if arr.ndim != len(p.shape) or any(d is not None and d != a for d, a in zip(p.shape, arr.shape)):
+        raise ValueError(f"input {p.name!r}: expected shape {_format_shape(p.shape)}, "
+                         f"received {_format_shape(arr.shape)}")
+    return arr

@@ -1,0 +1,301 @@
+"""The graph IR: every value is a :class:`Tensor` node (op, inputs, attrs, shape, dtype).
+
+Nodes are immutable once built. Source nodes are placeholders (fed per call), constants
+(baked into the graph) and :class:`Variable` s (state shared by every function using them).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from . import dtypes as _dt
+from .ops.registry import REGISTRY, Op, defop
+
+_ids = itertools.count()
+
+Shape = tuple  # of int or None
+
+
+def _format_shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class Tensor:
+    """A node of the computation graph. Build with ops; evaluate with :func:`staticad.function`."""
+
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "id", "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+
+    def __init__(self, op: Op, inputs: tuple, attrs: dict, shape: Shape, dtype, name: Optional[str] = None):
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.attrs = attrs
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.id = next(_ids)
+        self.name = name if name is not None else f"{op.name}_{self.id}"
+
+    # --- basic properties -------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def static_size(self) -> Optional[int]:
+        """Number of elements if every dim is known, else ``None``."""
+        if any(d is None for d in self.shape):
+            return None
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self):
+        return f"<Tensor {self.name} op={self.op.name} shape={_format_shape(self.shape)} dtype={self.dtype}>"
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of symbolic tensor {self.name!r} is not known while the graph is built; "
+            "use sad.cond(pred, true_fn, false_fn, ...) for `if` and sad.while_loop(cond_fn, body_fn, vals) "
+            "for `while` on tensor values"
+        )
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError(f"len() of 0-d tensor {self.name!r}")
+        if self.shape[0] is None:
+            raise TypeError(f"len() of tensor {self.name!r} whose first dim is only known at run time")
+        return self.shape[0]
+
+    def __iter__(self):
+        raise TypeError(f"tensor {self.name!r} is not iterable while the graph is built; index it instead")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            f"symbolic tensor {self.name!r} has no value yet: compile it with sad.function(...) and call that"
+        )
+
+    # --- operators (defined in staticad.ops; imported lazily to avoid a cycle) -------------
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().subtract(self, o)
+    def __rsub__(self, o): return _ops().subtract(o, self)
+    def __mul__(self, o): return _ops().multiply(self, o)
+    def __rmul__(self, o): return _ops().multiply(o, self)
+    def __truediv__(self, o): return _ops().divide(self, o)
+    def __rtruediv__(self, o): return _ops().divide(o, self)
+    def __pow__(self, o): return _ops().power(self, o)
+    def __rpow__(self, o): return _ops().power(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops().abs(self)
+    def __lt__(self, o): return _ops().less(self, o)
+    def __le__(self, o): return _ops().less_equal(self, o)
+    def __gt__(self, o): return _ops().greater(self, o)
+    def __ge__(self, o): return _ops().greater_equal(self, o)
+    def __getitem__(self, index): return _ops().getitem(self, index)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _ops().max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _ops().min(self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _ops().prod(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def astype(self, dtype): return _ops().astype(self, dtype)
+    def transpose(self, *axes): return _ops().transpose(self, axes or None)
+    def norm(self): return _ops().norm(self)
+    def exp(self): return _ops().exp(self)
+    def log(self): return _ops().log(self)
+    def sin(self): return _ops().sin(self)
+    def cos(self): return _ops().cos(self)
+    def tanh(self): return _ops().tanh(self)
+    def sqrt(self): return _ops().sqrt(self)
+    def abs(self): return _ops().abs(self)
+    def relu(self): return _ops().relu(self)
+    def sigmoid(self): return _ops().sigmoid(self)
+    def square(self): return _ops().square(self)
+    def dot(self, o): return _ops().dot(self, o)
+    def detach(self): return _ops().stop_gradient(self)
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+# --- source nodes ------------------------------------------------------------------------
+def _no_infer(*a, **k):  # source nodes are built directly, never inferred
+    raise RuntimeError("source nodes have no inference rule")
+
+
+def _no_impl(*a, **k):
+    raise RuntimeError("source nodes are bound by the backend, not evaluated")
+
+
+PLACEHOLDER = defop("placeholder", _no_infer, _no_impl, doc="symbolic input fed at call time")
+CONSTANT = defop("constant", _no_infer, _no_impl, doc="value baked into the graph")
+VARIABLE = defop("variable", _no_infer, _no_impl, doc="stateful parameter")
+
+
+def _check_shape_spec(shape) -> Shape:
+    if shape is None:
+        raise TypeError("placeholder shape must be a tuple (use () for a scalar and None for a dim known at call time)")
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    out = []
+    for d in shape:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and d >= 0:
+            out.append(int(d))
+        else:
+            raise ValueError(f"invalid dimension {d!r} in shape {shape!r}: use non-negative ints or None")
+    return tuple(out)
+
+
+def placeholder(shape, dtype="float32", name=None) -> Tensor:
+    """Symbolic input; a ``None`` dim is fixed only at call time."""
+    return Tensor(PLACEHOLDER, (), {}, _check_shape_spec(shape), _dt.as_dtype(dtype), name)
+
+
+def constant(value, dtype=None, name=None) -> Tensor:
+    """Constant node holding ``value`` (anything numpy can convert)."""
+    if isinstance(value, Tensor):
+        raise TypeError(f"sad.constant needs a concrete value, got symbolic tensor {value.name!r}")
+    dt = _dt.as_dtype(dtype) if dtype is not None else _dt.default_dtype_for_python(value)
+    arr = np.array(value, dtype=dt)  # a private copy: later edits of `value` do not leak in
+    arr.setflags(write=False)
+    return Tensor(CONSTANT, (), {"value": arr}, arr.shape, arr.dtype, name)
+
+
+class Variable(Tensor):
+    """Stateful parameter shared by every function that uses it.
+
+    ``.value`` returns a copy; ``.assign(array)`` writes (shape and dtype checked).
+    """
+
+    __slots__ = ("_storage", "trainable")
+
+    def __init__(self, value, name=None, dtype=None, trainable=True):
+        if isinstance(value, Tensor):
+            raise TypeError("sad.Variable needs a concrete initial value, not a symbolic tensor")
+        dt = _dt.as_dtype(dtype) if dtype is not None else _dt.default_dtype_for_python(value)
+        arr = np.array(value, dtype=dt)
+        super().__init__(VARIABLE, (), {}, arr.shape, arr.dtype, name)
+        if name is None:
+            self.name = f"Variable_{self.id}"
+        self._storage = arr
+        self.trainable = bool(trainable)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._storage.copy()
+
+    def assign(self, array) -> None:
+        arr = np.asarray(array)
+        if arr.shape != self.shape:
+            raise ValueError(
+                f"Variable {self.name!r}: cannot assign shape {_format_shape(arr.shape)}; "
+                f"expected {_format_shape(self.shape)}"
+            )
+        if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
+            raise TypeError(f"Variable {self.name!r}: cannot assign dtype {arr.dtype} to dtype {self.dtype}")
+        self._storage = np.array(arr, dtype=self.dtype)
+
+    def __repr__(self):
+        return f"<Variable {self.name} shape={_format_shape(self.shape)} dtype={self.dtype}>"
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def lift(value, dtype=None) -> Tensor:
+    """Turn an operand into a tensor; Python scalars become constants of ``dtype``."""
+    if isinstance(value, Tensor):
+        return value
+    return constant(value, dtype=dtype)
+
+
+def apply(op: Op, inputs: Iterable[Tensor], **attrs) -> Tensor:
+    """Build a node of ``op`` after inferring its static shape and dtype."""
+    inputs = tuple(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op.name}: expected tensors, got {type(t).__name__}")
+    shape, dtype = op.infer(*inputs, **attrs)
+    return Tensor(op, inputs, attrs, shape, dtype)
+
+
+def broadcast_shapes(*shapes, op_name="broadcast") -> Shape:
+    """numpy broadcasting of static shapes with ``None`` (unknown) dims; errors name both shapes."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        dims = [s[i] for s in shapes if len(s) >= -i]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(
+                f"{op_name}: shapes " + " and ".join(_format_shape(s) for s in shapes) + " cannot be broadcast together"
+            )
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def walk(outputs: Iterable[Tensor]) -> list[Tensor]:
+    """All nodes the outputs reach (inputs before users), each once, deterministic order."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        stack: list[tuple[Tensor, bool]] = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for inp in reversed(node.inputs):
+                if id(inp) not in seen:
+                    stack.append((inp, False))
+    return order
+
+
+def to_networkx(outputs: Iterable[Tensor]):
+    """The graph the outputs reach as a ``networkx.DiGraph`` (edge input -> user)."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    for node in walk(outputs):
+        g.add_node(node)
+        for inp in node.inputs:
+            g.add_edge(inp, node)
+    return g
+
+
+__all__ = [
+    "Tensor", "Variable", "placeholder", "constant", "lift", "apply", "broadcast_shapes", "walk",
+    "to_networkx", "is_tensor", "Any",
+]

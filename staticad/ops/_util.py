@@ -1,0 +1,62 @@
+"""Helpers shared by the op definitions: operand lifting, shape and axis inference."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..graph import Tensor, _format_shape, broadcast_shapes, constant
+
+
+def lift_operands(*values) -> list[Tensor]:
+    """Make every operand a tensor; Python scalars are weak (take the tensors' dtype, NEP 50)."""
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    strong = np.result_type(*[t.dtype for t in tensors]) if tensors else None
+    out = []
+    for v in values:
+        if isinstance(v, Tensor):
+            out.append(v)
+        elif _dt.is_python_scalar(v) and not isinstance(v, np.generic):
+            dt = _dt.result_dtype(strong, v) if strong is not None else _dt.default_dtype_for_python(v)
+            out.append(constant(v, dtype=dt))
+        else:
+            out.append(constant(v))
+    return out
+
+
+def elementwise_shape(op_name, *inputs: Tensor):
+    return broadcast_shapes(*[t.shape for t in inputs], op_name=op_name)
+
+
+def normalize_axes(axis, ndim: int, op_name: str) -> tuple:
+    """Axis spec (None, int, tuple) -> sorted tuple of non-negative axes; errors name the rank."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = []
+    for a in axis:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op_name}: axis must be an int or tuple of ints, got {a!r}")
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op_name}: axis {a} is out of bounds for a tensor of rank {ndim}")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op_name}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def fmt(shape) -> str:
+    return _format_shape(shape)
+
+
+def require_float(op_name, *inputs):
+    for t in inputs:
+        if not _dt.is_float(t.dtype):
+            raise TypeError(f"{op_name}: needs a float tensor, got {t.name!r} of dtype {t.dtype}")

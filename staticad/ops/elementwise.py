@@ -1,0 +1,312 @@
+"""Elementwise ops (numpy broadcasting). One ``defop`` per op: inference, NumPy, VJP, JVP, scalar template.
+
+VJP rules may return cotangents of the broadcast output shape; the autodiff walker sums
+them back to each input's shape. Tie conventions: ``maximum/minimum`` share the gradient
+evenly on ties; ``abs'(0) = relu'(0) = sign' = 0``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..graph import Tensor, apply
+from ._util import elementwise_shape, lift_operands
+from .registry import defop
+
+
+def _same(*xs):
+    return elementwise_shape
+
+
+def _infer_arith(name):
+    def infer(*xs, **attrs):
+        return elementwise_shape(name, *xs), np.result_type(*[x.dtype for x in xs])
+    return infer
+
+
+def _infer_float(name):
+    def infer(*xs, **attrs):
+        return elementwise_shape(name, *xs), _dt.float_result(np.result_type(*[x.dtype for x in xs]))
+    return infer
+
+
+def _infer_bool(name):
+    def infer(*xs, **attrs):
+        return elementwise_shape(name, *xs), np.dtype(bool)
+    return infer
+
+
+def _tadd(a, b):
+    """Sum of two tangents where ``None`` means zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return add(a, b)
+
+
+def _tneg(a):
+    return None if a is None else negative(a)
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+ADD = defop(
+    "add", _infer_arith("add"), np.add,
+    vjp=lambda g, out, a, b: [g, g],
+    jvp=lambda ts, out, a, b: _tadd(ts[0], ts[1]),
+    expr="({0} + {1})", elementwise=True)
+
+SUBTRACT = defop(
+    "subtract", _infer_arith("subtract"), np.subtract,
+    vjp=lambda g, out, a, b: [g, negative(g)],
+    jvp=lambda ts, out, a, b: _tadd(ts[0], _tneg(ts[1])),
+    expr="({0} - {1})", elementwise=True)
+
+MULTIPLY = defop(
+    "multiply", _infer_arith("multiply"), np.multiply,
+    vjp=lambda g, out, a, b: [multiply(g, b), multiply(g, a)],
+    jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], b),
+                                    None if ts[1] is None else multiply(a, ts[1])),
+    expr="({0} * {1})", elementwise=True)
+
+DIVIDE = defop(
+    "divide", _infer_float("divide"), np.true_divide,
+    vjp=lambda g, out, a, b: [divide(g, b), negative(multiply(g, divide(out, b)))],
+    jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else divide(ts[0], b),
+                                    None if ts[1] is None else negative(multiply(ts[1], divide(out, b)))),
+    expr="({0} / {1})", elementwise=True)
+
+NEGATIVE = defop(
+    "negative", _infer_arith("negative"), np.negative,
+    vjp=lambda g, out, a: [negative(g)],
+    jvp=lambda ts, out, a: negative(ts[0]),
+    expr="(-{0})", elementwise=True)
+
+
+def _pow_grad_base(a, b):
+    return multiply(b, power(a, subtract(b, 1)))
+
+
+def _pow_grad_exp(out, a):
+    # d(a**b)/db = a**b * log(a); defined as 0 where a == 0 and out == 0 (0**b, b > 0).
+    return where(equal(a, 0), zeros_like(out), multiply(out, log(a)))
+
+
+POWER = defop(
+    "power", _infer_arith("power"), np.power,
+    vjp=lambda g, out, a, b: [multiply(g, _pow_grad_base(a, b)), multiply(g, _pow_grad_exp(out, a))],
+    jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _pow_grad_base(a, b)),
+                                    None if ts[1] is None else multiply(ts[1], _pow_grad_exp(out, a))),
+    expr="({0} ** {1})", elementwise=True)
+
+MAXIMUM = defop(
+    "maximum", _infer_arith("maximum"), np.maximum,
+    vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, greater)), multiply(g, _tie_weight(b, a, greater))],
+    jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, greater)),
+                                    None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, greater))),
+    expr="max({0}, {1})", elementwise=True)
+
+MINIMUM = defop(
+    "minimum", _infer_arith("minimum"), np.minimum,
+    vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, less)), multiply(g, _tie_weight(b, a, less))],
+    jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, less)),
+                                    None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, less))),
+    expr="min({0}, {1})", elementwise=True)
+
+
+def _tie_weight(x, other, wins):
+    """1 where x strictly wins, 0.5 on ties, 0 where it loses (in x's float dtype)."""
+    dt = _dt.float_result(np.result_type(x.dtype, other.dtype))
+    return add(astype(wins(x, other), dt), multiply(astype(equal(x, other), dt), 0.5))
+
+
+# --- unary math -----------------------------------------------------------------------------
+def _unary(name, fn, expr, deriv, float_out=True):
+    """Unary op whose VJP and JVP are both ``t * deriv(out, x)``."""
+    infer = _infer_float(name) if float_out else _infer_arith(name)
+    return defop(
+        name, infer, fn,
+        vjp=lambda g, out, x: [multiply(g, deriv(out, x))],
+        jvp=lambda ts, out, x: multiply(ts[0], deriv(out, x)),
+        expr=expr, elementwise=True)
+
+
+SQUARE = _unary("square", np.square, "({0} * {0})", lambda out, x: multiply(x, 2), float_out=False)
+SQRT = _unary("sqrt", np.sqrt, "math.sqrt({0})", lambda out, x: divide(0.5, out))
+EXP = _unary("exp", np.exp, "math.exp({0})", lambda out, x: out)
+LOG = _unary("log", np.log, "math.log({0})", lambda out, x: reciprocal(x))
+LOG1P = _unary("log1p", np.log1p, "math.log1p({0})", lambda out, x: reciprocal(add(x, 1)))
+SIN = _unary("sin", np.sin, "math.sin({0})", lambda out, x: cos(x))
+COS = _unary("cos", np.cos, "math.cos({0})", lambda out, x: negative(sin(x)))
+TAN = _unary("tan", np.tan, "math.tan({0})", lambda out, x: add(square(out), 1))
+TANH = _unary("tanh", np.tanh, "math.tanh({0})", lambda out, x: subtract(1, square(out)))
+SIGMOID = _unary(
+    "sigmoid", lambda x: _np_sigmoid(x), "_sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)))
+ABS = _unary("abs", np.abs, "abs({0})", lambda out, x: sign(x), float_out=False)
+RELU = _unary(
+    "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max({0}, 0)",
+    lambda out, x: astype(greater(x, 0), x.dtype), float_out=False)
+
+
+def _np_sigmoid(x):
+    # exp of a non-positive argument only, so neither branch overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+SIGN = defop(
+    "sign", _infer_arith("sign"), np.sign, vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None,
+    expr="_sign({0})", elementwise=True, nondifferentiable=True)
+
+
+def reciprocal(x):
+    return divide(1, x)
+
+
+# --- comparisons and logic (no derivative) --------------------------------------------------
+def _cmp(name, fn, expr):
+    return defop(name, _infer_bool(name), fn, vjp=lambda g, out, *xs: [None] * len(xs),
+                 jvp=lambda ts, out, *xs: None, expr=expr, elementwise=True, nondifferentiable=True)
+
+
+LESS = _cmp("less", np.less, "({0} < {1})")
+LESS_EQUAL = _cmp("less_equal", np.less_equal, "({0} <= {1})")
+GREATER = _cmp("greater", np.greater, "({0} > {1})")
+GREATER_EQUAL = _cmp("greater_equal", np.greater_equal, "({0} >= {1})")
+EQUAL = _cmp("equal", np.equal, "({0} == {1})")
+NOT_EQUAL = _cmp("not_equal", np.not_equal, "({0} != {1})")
+LOGICAL_AND = _cmp("logical_and", np.logical_and, "({0} and {1})")
+LOGICAL_OR = _cmp("logical_or", np.logical_or, "({0} or {1})")
+LOGICAL_NOT = _cmp("logical_not", np.logical_not, "(not {0})")
+
+
+# --- selection --------------------------------------------------------------------------------
+def _infer_where(c, a, b):
+    shape = elementwise_shape("where", c, a, b)
+    return shape, np.result_type(a.dtype, b.dtype)
+
+
+WHERE = defop(
+    "where", _infer_where, lambda c, a, b: np.where(c, a, b),
+    vjp=lambda g, out, c, a, b: [None, where(c, g, zeros_like(g)), where(c, zeros_like(g), g)],
+    jvp=lambda ts, out, c, a, b: where(c, ts[1] if ts[1] is not None else zeros_like(out),
+                                       ts[2] if ts[2] is not None else zeros_like(out)),
+    expr="({1} if {0} else {2})", elementwise=True)
+
+
+def _infer_clip(x, lo, hi):
+    return elementwise_shape("clip", x, lo, hi), np.result_type(x.dtype, lo.dtype, hi.dtype)
+
+
+def _clip_impl(x, lo, hi):
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _inside(x, lo, hi):
+    return logical_and(greater_equal(x, lo), less_equal(x, hi))
+
+
+CLIP = defop(
+    "clip", _infer_clip, _clip_impl,
+    vjp=lambda g, out, x, lo, hi: [
+        where(_inside(x, lo, hi), g, zeros_like(g)),
+        where(less(x, lo), g, zeros_like(g)),
+        where(logical_and(greater(x, hi), greater_equal(x, lo)), g, zeros_like(g))],
+    jvp=lambda ts, out, x, lo, hi: _tadd(_tadd(
+        None if ts[0] is None else where(_inside(x, lo, hi), ts[0], zeros_like(out)),
+        None if ts[1] is None else where(less(x, lo), ts[1], zeros_like(out))),
+        None if ts[2] is None else where(logical_and(greater(x, hi), greater_equal(x, lo)), ts[2], zeros_like(out))),
+    expr="min(max({0}, {1}), {2})", elementwise=True)
+
+
+# --- casting -----------------------------------------------------------------------------------
+ASTYPE = defop(
+    "astype", lambda x, dtype: (x.shape, np.dtype(dtype)), lambda x, dtype: x.astype(dtype),
+    vjp=lambda g, out, x: [astype(g, x.dtype) if _dt.is_float(x.dtype) and _dt.is_float(out.dtype) else None],
+    jvp=lambda ts, out, x: astype(ts[0], out.dtype) if _dt.is_float(out.dtype) else None,
+    expr="{0}", elementwise=True)
+
+
+# --- public functions ----------------------------------------------------------------------------
+def _binary(op):
+    def f(a, b):
+        a, b = lift_operands(a, b)
+        return apply(op, (a, b))
+    f.__name__ = op.name
+    f.__doc__ = f"Elementwise ``{op.name}`` with numpy broadcasting."
+    return f
+
+
+def _unary_fn(op):
+    def f(x):
+        (x,) = lift_operands(x)
+        return apply(op, (x,))
+    f.__name__ = op.name
+    f.__doc__ = f"Elementwise ``{op.name}``."
+    return f
+
+
+add = _binary(ADD)
+subtract = _binary(SUBTRACT)
+multiply = _binary(MULTIPLY)
+divide = _binary(DIVIDE)
+power = _binary(POWER)
+maximum = _binary(MAXIMUM)
+minimum = _binary(MINIMUM)
+less = _binary(LESS)
+less_equal = _binary(LESS_EQUAL)
+greater = _binary(GREATER)
+greater_equal = _binary(GREATER_EQUAL)
+equal = _binary(EQUAL)
+not_equal = _binary(NOT_EQUAL)
+logical_and = _binary(LOGICAL_AND)
+logical_or = _binary(LOGICAL_OR)
+
+negative = _unary_fn(NEGATIVE)
+square = _unary_fn(SQUARE)
+sqrt = _unary_fn(SQRT)
+exp = _unary_fn(EXP)
+log = _unary_fn(LOG)
+log1p = _unary_fn(LOG1P)
+sin = _unary_fn(SIN)
+cos = _unary_fn(COS)
+tan = _unary_fn(TAN)
+tanh = _unary_fn(TANH)
+sigmoid = _unary_fn(SIGMOID)
+relu = _unary_fn(RELU)
+sign = _unary_fn(SIGN)
+logical_not = _unary_fn(LOGICAL_NOT)
+
+
+def abs(x):  # noqa: A001 - numpy name
+    """Elementwise absolute value; ``abs'(0) = 0``."""
+    (x,) = lift_operands(x)
+    return apply(ABS, (x,))
+
+
+def where(condition, x, y):
+    """Elementwise select: ``x`` where ``condition`` else ``y`` (broadcasting)."""
+    c, x, y = lift_operands(condition, x, y)
+    if c.dtype != np.dtype(bool):
+        c = not_equal(c, 0)
+    return apply(WHERE, (c, x, y))
+
+
+def clip(x, a_min, a_max):
+    """Clamp ``x`` to ``[a_min, a_max]`` (bounds may be tensors); the gradient flows to the active operand."""
+    x, lo, hi = lift_operands(x, a_min, a_max)
+    return apply(CLIP, (x, lo, hi))
+
+
+def astype(x, dtype):
+    """Cast to ``dtype``; a no-op node is not created when the dtype already matches."""
+    (x,) = lift_operands(x)
+    dt = _dt.as_dtype(dtype)
+    if dt == x.dtype:
+        return x
+    return apply(ASTYPE, (x,), dtype=dt)
+
+
+def zeros_like(x):
+    from .creation import zeros_like as _z
+    return _z(x)
