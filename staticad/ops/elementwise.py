@@ -104,14 +104,14 @@ MAXIMUM = defop(
     vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, greater)), multiply(g, _tie_weight(b, a, greater))],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, greater)),
                                     None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, greater))),
-    expr="max({0}, {1})", elementwise=True)
+    expr="_rt.maximum({0}, {1})", elementwise=True)
 
 MINIMUM = defop(
     "minimum", _infer_arith("minimum"), np.minimum,
     vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, less)), multiply(g, _tie_weight(b, a, less))],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, less)),
                                     None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, less))),
-    expr="min({0}, {1})", elementwise=True)
+    expr="_rt.minimum({0}, {1})", elementwise=True)
 
 
 def _tie_weight(x, other, wins):
@@ -141,10 +141,10 @@ COS = _unary("cos", np.cos, "math.cos({0})", lambda out, x: negative(sin(x)))
 TAN = _unary("tan", np.tan, "math.tan({0})", lambda out, x: add(square(out), 1))
 TANH = _unary("tanh", np.tanh, "math.tanh({0})", lambda out, x: subtract(1, square(out)))
 SIGMOID = _unary(
-    "sigmoid", lambda x: _np_sigmoid(x), "_sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)))
+    "sigmoid", lambda x: _np_sigmoid(x), "_rt.sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)))
 ABS = _unary("abs", np.abs, "abs({0})", lambda out, x: sign(x), float_out=False)
 RELU = _unary(
-    "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max({0}, 0)",
+    "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "_rt.relu({0})",
     lambda out, x: astype(greater(x, 0), x.dtype), float_out=False)
 
 
@@ -156,7 +156,7 @@ def _np_sigmoid(x):
 
 SIGN = defop(
     "sign", _infer_arith("sign"), np.sign, vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None,
-    expr="_sign({0})", elementwise=True, nondifferentiable=True)
+    expr="_rt.sign({0})", elementwise=True, nondifferentiable=True)
 
 
 def reciprocal(x):
@@ -216,7 +216,7 @@ CLIP = defop(
         None if ts[0] is None else where(_inside(x, lo, hi), ts[0], zeros_like(out)),
         None if ts[1] is None else where(less(x, lo), ts[1], zeros_like(out))),
         None if ts[2] is None else where(logical_and(greater(x, hi), greater_equal(x, lo)), ts[2], zeros_like(out))),
-    expr="min(max({0}, {1}), {2})", elementwise=True)
+    expr="_rt.minimum(_rt.maximum({0}, {1}), {2})", elementwise=True)
 
 
 # --- casting -----------------------------------------------------------------------------------

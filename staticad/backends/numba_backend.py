@@ -1,0 +1,72 @@
+"""The Numba CPU backend: optimize -> fuse -> generate one ``@njit`` entry point -> disk cache."""
+from __future__ import annotations
+
+import warnings
+
+import numba
+import numpy as np
+
+from ..program import Program
+from . import cache as _cache
+from .numba_codegen import generate
+
+NAME = "numba"
+
+
+def _array_type(dtype, ndim):
+    return numba.types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
+
+
+class NumbaExecutable:
+    """Calls the generated entry point; Variables are updated in place inside it."""
+
+    applies_updates = True
+
+    def __init__(self, program: Program):
+        try:
+            from ..passes import optimize
+        except ImportError:
+            optimize = lambda p: (p, [])  # noqa: E731
+        from ..passes.fuse import fuse_elementwise
+
+        self.original = program
+        self.program, self.pass_report = optimize(program)
+        self.plan = fuse_elementwise(self.program)
+        self.source, self.args = generate(self.plan)
+        self.kernels = len(self.plan.kernels)
+        self.fused_ops = self.plan.fused_ops
+        self._variables = [node for _, node in self.args if node.op.name == "variable"]
+        self._constants = [np.ascontiguousarray(node.attrs["value"]) for _, node in self.args
+                           if node.op.name == "constant"]
+        self._n_inputs = len(self.program.inputs)
+        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args)
+        self.module, self.path, _ = _cache.load_module(self.source)
+        self.entry = self._compile(sig)
+
+    def _compile(self, sig):
+        entry = self.module.entry
+        try:
+            entry.compile(sig)
+        except Exception as exc:  # a broken on-disk numba cache entry: rebuild it once
+            if not isinstance(exc, (OSError, EOFError, ValueError)) and "cache" not in str(exc).lower():
+                raise
+            warnings.warn(f"staticad: numba cache for {self.path.name} unusable ({exc}); recompiling",
+                          RuntimeWarning)
+            _cache.discard(self.module.__name__)
+            self.module, self.path, _ = _cache.load_module(self.source)
+            entry = self.module.entry
+            entry.compile(sig)
+        hits = entry.stats.cache_hits
+        self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
+        return entry
+
+    def run(self, arrays: list, timings=None):
+        args = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrays]
+        args += [v._storage for v in self._variables]
+        args += self._constants
+        outs = self.entry(*args)
+        return list(outs), []
+
+
+def compile_program(program: Program) -> NumbaExecutable:
+    return NumbaExecutable(program)

@@ -1,0 +1,544 @@
+"""Code generation for the Numba CPU backend: a :class:`KernelPlan` -> readable Python source.
+
+The whole function becomes ONE ``@njit`` entry point: a call crosses from Python to native code
+once. Each loop kernel is a plain loop nest over sizes read at run time (a ``None`` dim never
+recompiles); when every operand is a contiguous array of the iteration shape the kernel takes a
+flat 1-D loop that LLVM vectorizes, otherwise a nested loop with broadcasting indices.
+Library steps (matmul via BLAS ``np.dot``, views, indexing) are one statement each.
+"""
+from __future__ import annotations
+
+import keyword
+import math
+import re
+
+import numpy as np
+
+from ..ops.shape import index_of
+from ..passes.fuse import KernelPlan, LoopKernel, is_member_op, shape_only
+from ..passes.symshape import is_symbol
+
+VIEW_OPS = {"transpose", "getitem", "stop_gradient"}
+RESERVED = {"np", "math", "_rt", "njit", "entry"}
+
+
+def literal(value, dtype) -> str:
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return "True" if value else "False"
+    if dt.kind == "f":
+        v = float(value)
+        if math.isnan(v):
+            text = "math.nan"
+        elif math.isinf(v):
+            text = "math.inf" if v > 0 else "-math.inf"
+        else:
+            text = repr(v)
+        return f"np.{dt.name}({text})"
+    return f"np.{dt.name}({int(value)})"
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+class _Writer:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.indent = 1
+
+    def __call__(self, line: str = ""):
+        self.lines.append("    " * self.indent + line if line else "")
+
+
+class NumbaCodegen:
+    """Turns a plan into module source; ``args`` lists the entry point's parameters in order."""
+
+    def __init__(self, plan: KernelPlan):
+        self.plan = plan
+        self.program = plan.program
+        self.sym = plan.sym
+        self.w = _Writer()
+        self.idents: dict = {}
+        self.used: set = set(RESERVED)
+        self.dims: dict = {}
+        self.node_by_id = {n.id: n for n in self.program.nodes}
+        self.inline: set = set()
+        self.args: list = []   # (ident, node) in call order
+        self.noncontig: set = set()
+        self.fresh: set = set()
+        self._uid = 0
+
+    # --- naming ---------------------------------------------------------------------------
+    def ident(self, node) -> str:
+        if node in self.idents:
+            return self.idents[node]
+        base = re.sub(r"\W", "_", node.name)
+        if not base or base[0].isdigit() or keyword.iskeyword(base):
+            base = "t_" + base
+        name = base
+        if name in self.used:
+            name = f"{base}_{node.id}"
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        self.idents[node] = name
+        return name
+
+    def fresh_name(self, prefix) -> str:
+        self._uid += 1
+        name = f"{prefix}{self._uid}"
+        self.used.add(name)
+        return name
+
+    # --- run-time dims --------------------------------------------------------------------------
+    def dim(self, d) -> str:
+        if not is_symbol(d):
+            return str(d)
+        if d in self.dims:
+            return self.dims[d]
+        kind = d[0]
+        if kind in ("in", "node"):
+            node = self.node_by_id[d[1]]
+            name = self.fresh_name(f"n_{self.ident(node)}_")
+            self.w(f"{name} = {self.ident(node)}.shape[{d[2]}]")
+        else:  # broadcast of several symbols
+            parts = sorted(d[1], key=repr)
+            expr = self.dim(parts[0])
+            for q in parts[1:]:
+                name = self.fresh_name("n_bc")
+                self.w(f"{name} = _rt.bdim({expr}, {self.dim(q)})")
+                self.w(f"if {name} < 0:")
+                self.w(f"    raise ValueError(\"shapes are incompatible at run time: {self._describe(parts)}\")")
+                expr = name
+            name = expr
+        self.dims[d] = name
+        return name
+
+    def _describe(self, syms) -> str:
+        out = []
+        for s in syms:
+            node = self.node_by_id.get(s[1]) if s[0] in ("in", "node") else None
+            out.append(f"{node.name} dim {s[2]}" if node is not None else repr(s))
+        return " vs ".join(out)
+
+    def shape_expr(self, sym) -> str:
+        return _tuple(self.dim(d) for d in sym)
+
+    # --- whole module ---------------------------------------------------------------------------
+    def generate(self) -> str:
+        p = self.program
+        for x in p.inputs:
+            self.args.append((self.ident(x), x))
+        for v in p.variables():
+            self.args.append((self.ident(v), v))
+        for node in p.nodes:
+            if node.op.name == "constant":
+                if node.static_size == 1 and self._only_in_loops(node):
+                    self.inline.add(node)
+                else:
+                    self.args.append((self.ident(node), node))
+        body = self.w
+        body(f"# {len(self.plan.kernels)} loop kernel(s), "
+             f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
+        for step in self.plan.steps:
+            if isinstance(step, LoopKernel):
+                self.emit_kernel(step)
+            else:
+                self.emit_library(step)
+        self.emit_epilogue()
+        head = [
+            "# Generated by staticad (numba backend). Do not edit: regenerated from the graph.",
+            f"# function: {p.name}",
+            "import math",
+            "import numpy as np",
+            "from numba import njit",
+            "from staticad.backends import numba_runtime as _rt",
+            "",
+            "",
+            '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
+            f"def entry({', '.join(a for a, _ in self.args)}):",
+        ]
+        return "\n".join(head + self.w.lines) + "\n"
+
+    def _only_in_loops(self, node) -> bool:
+        for user in self.program.nodes:
+            for k, i in enumerate(user.inputs):
+                if i is node and not (user in self.plan.kernel_of or shape_only(user, k)):
+                    return False
+        return node not in set(self.program.roots)
+
+    # --- loop kernels ---------------------------------------------------------------------------
+    def emit_kernel(self, k: LoopKernel):
+        w = self.w
+        S = k.sym
+        r = len(S)
+        names = ", ".join(n.name for n in k.members)
+        sinks = ", ".join(n.name for n in k.sinks)
+        w("")
+        w(f"# {k.name}: loop over {self._sym_text(S)}"
+          + (f"; fuses {names}" if names else "") + (f"; reduces into {sinks}" if sinks else ""))
+        D = [self.dim(d) for d in S]
+        shape_t = _tuple(D)
+        for m in k.stored:
+            w(f"{self.ident(m)} = np.empty({shape_t}, np.{m.dtype.name})")
+            self.fresh.add(m)
+        # operands
+        arrays, scalars = [], {}
+        for o in k.operands:
+            if o in self.inline:
+                scalars[o] = literal(o.attrs["value"].item(), o.dtype)
+            elif o.ndim == 0:
+                s = self.fresh_name("s")
+                w(f"{s} = {self.ident(o)}[()]")
+                scalars[o] = s
+            else:
+                if o in self.noncontig:
+                    w(f"{self.ident(o)}_c = np.ascontiguousarray({self.ident(o)})")
+                arrays.append(o)
+        arr_name = {o: (self.ident(o) + "_c" if o in self.noncontig else self.ident(o)) for o in arrays}
+        # accumulators
+        accs = {}
+        for s in k.sinks:
+            accs[s] = self._init_acc(s, k)
+        # flat path possible?
+        flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
+            a["sym"] == () or a["sym"] == S for a in accs.values())
+        if flat:
+            conds = [f"{arr_name[o]}.shape == {shape_t}" for o in arrays if self.sym[o] != S]
+            size = " * ".join(D) if D else "1"
+            if conds:
+                w(f"if {' and '.join(conds)}:")
+                w.indent += 1
+            for o in arrays:
+                w(f"{arr_name[o]}_f = {arr_name[o]}.reshape({size})")
+            for m in k.stored:
+                w(f"{self.ident(m)}_f = {self.ident(m)}.reshape({size})")
+            for a in accs.values():
+                if a["array"]:
+                    w(f"{a['name']}_f = {a['name']}.reshape({size})")
+            w(f"for k in range({size}):")
+            w.indent += 1
+            flat_reads = {o: f"{arr_name[o]}_f[k]" for o in arrays}
+            self._emit_body(k, flat_reads, scalars, accs, "k", flat=True, r=r)
+            w.indent -= 1
+            if conds:
+                w.indent -= 1
+                w("else:")
+                w.indent += 1
+                self._emit_nd(k, arrays, arr_name, scalars, accs, D)
+                w.indent -= 1
+        else:
+            self._emit_nd(k, arrays, arr_name, scalars, accs, D)
+        for s in k.sinks:
+            self._finish_acc(s, accs[s], D)
+
+    def _sym_text(self, S) -> str:
+        return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
+
+    def _emit_nd(self, k, arrays, arr_name, scalars, accs, D):
+        w = self.w
+        S = k.sym
+        r = len(S)
+        reads = {}
+        for o in arrays:
+            reads[o] = f"{arr_name[o]}[{self._index(self.sym[o], S, arr_name[o], D)}]"
+        for s, a in accs.items():
+            if a["array"]:
+                a["nd_index"] = self._index(a["sym"], S, a["name"], D)
+        for p in range(r):
+            w(f"for i{p} in range({D[p]}):")
+            w.indent += 1
+        self._emit_body(k, reads, scalars, accs, ", ".join(f"i{p}" for p in range(r)) if r else "()",
+                        flat=False, r=r)
+        w.indent -= r
+
+    def _index(self, osym, S, arr, D) -> str:
+        r, ro = len(S), len(osym)
+        parts = []
+        for j in range(ro):
+            p = j + r - ro
+            dj = osym[j]
+            if dj == S[p]:
+                parts.append(f"i{p}")
+            elif dj == 1:
+                parts.append("0")
+            else:
+                m = self.fresh_name("m")
+                self.w(f"{m} = 0 if {arr}.shape[{j}] == 1 else 1")
+                self.w(f"if {m} == 1 and {arr}.shape[{j}] != {D[p]}:")
+                self.w(f"    raise ValueError(\"run-time shape of {arr} does not broadcast in this kernel\")")
+                parts.append(f"i{p} * {m}")
+        return ", ".join(parts) if parts else "()"
+
+    def _emit_body(self, k, reads, scalars, accs, store_index, flat, r):
+        w = self.w
+        members = set(k.members)
+
+        def val(i):
+            if i in members:
+                return f"v{i.id}"
+            if i in scalars:
+                return scalars[i]
+            return reads[i]
+
+        for m in k.members:
+            expr = self._member_expr(m, val)
+            if m.dtype.kind == "b":
+                w(f"v{m.id} = {expr}")
+            else:
+                w(f"v{m.id} = np.{m.dtype.name}({expr})")
+            if m in k.stored:
+                target = f"{self.ident(m)}_f[k]" if flat else f"{self.ident(m)}[{store_index}]"
+                w(f"{target} = v{m.id}")
+        for s in k.sinks:
+            x = val(s.inputs[0])
+            a = accs[s]
+            if a["array"]:
+                slot = f"{a['name']}_f[k]" if flat else f"{a['name']}[{a['nd_index']}]"
+            else:
+                slot = a["name"]
+            self._accumulate(s, slot, x)
+
+    def _member_expr(self, m, val) -> str:
+        name = m.op.name
+        if name in ("broadcast_like", "broadcast_to"):
+            return val(m.inputs[0])
+        if name in ("full_like", "full"):
+            return literal(m.attrs["value"], m.dtype)
+        if name == "astype" and m.dtype.kind == "b":
+            return f"({val(m.inputs[0])} != 0)"
+        return m.op.expr.format(*[val(i) for i in m.inputs])
+
+    # --- reductions ---------------------------------------------------------------------------------
+    def _acc_sym(self, s):
+        x_sym = self.sym[s.inputs[0]]
+        name = s.op.name
+        if name == "norm":
+            return ()
+        if name == "sum_to_like":
+            return self.sym[s.inputs[1]]
+        axes = s.attrs["axes"]
+        if len(axes) == len(x_sym):
+            return ()
+        return tuple(1 if i in axes else d for i, d in enumerate(x_sym))
+
+    def _acc_dtype(self, s) -> str:
+        x = s.inputs[0]
+        if s.op.name in ("max", "min"):
+            return x.dtype.name
+        return "float64" if x.dtype.kind == "f" else "int64"
+
+    def _acc_init(self, s) -> str:
+        dt = np.dtype(self._acc_dtype(s))
+        if s.op.name == "max":
+            return "-math.inf" if dt.kind == "f" else str(np.iinfo(dt).min if dt.kind in "iu" else False)
+        if s.op.name == "min":
+            return "math.inf" if dt.kind == "f" else str(np.iinfo(dt).max if dt.kind in "iu" else True)
+        return "1" if s.op.name == "prod" else "0"
+
+    def _init_acc(self, s, k):
+        w = self.w
+        asym = self._acc_sym(s)
+        name = self.fresh_name("acc")
+        dt = self._acc_dtype(s)
+        init = self._acc_init(s)
+        if asym == ():
+            w(f"{name} = np.{dt}({init})")
+            return {"name": name, "sym": (), "array": False}
+        w(f"{name} = np.full({self.shape_expr(asym)}, {init}, np.{dt})")
+        return {"name": name, "sym": asym, "array": True}
+
+    def _accumulate(self, s, slot, x):
+        w = self.w
+        op = s.op.name
+        if op in ("sum", "sum_to_like"):
+            w(f"{slot} += {x}")
+        elif op == "norm":
+            w(f"{slot} += np.float64({x}) * np.float64({x})")
+        elif op == "prod":
+            w(f"{slot} *= {x}")
+        elif op == "max":
+            w(f"{slot} = _rt.maximum({slot}, {x})")
+        elif op == "min":
+            w(f"{slot} = _rt.minimum({slot}, {x})")
+
+    def _finish_acc(self, s, a, D):
+        w = self.w
+        out = self.ident(s)
+        dt = s.dtype.name
+        if s.op.name in ("max", "min"):
+            size = " * ".join(D) if D else "1"
+            w(f"if {size} == 0:")
+            w(f"    raise ValueError(\"zero-size array to reduction operation {s.op.name} ({s.name})\")")
+        out_shape = self.shape_expr(self.sym[s])
+        if not a["array"]:
+            value = f"np.sqrt({a['name']})" if s.op.name == "norm" else a["name"]
+            w(f"{out} = np.full({out_shape}, {value}, np.{dt})")
+        else:
+            w(f"{out} = {a['name']}.astype(np.{dt}).reshape({out_shape})")
+        self.fresh.add(s)
+
+    # --- library steps ------------------------------------------------------------------------------
+    def emit_library(self, node):
+        w = self.w
+        name = node.op.name
+        out = self.ident(node)
+        ins = [self.ident(i) for i in node.inputs]
+        a = node.attrs
+        w("")
+        w(f"# {node.name}: {name}")
+        if name == "matmul":
+            self._emit_matmul(node, ins)
+            self.fresh.add(node)
+        elif name == "transpose":
+            w(f"{out} = np.transpose({ins[0]}, {_tuple(str(x) for x in a['axes'])})")
+            self.noncontig.add(node)
+        elif name in ("reshape", "reshape_like", "expand_dims", "squeeze"):
+            w(f"{out} = np.ascontiguousarray({ins[0]}).reshape({self.shape_expr(self.sym[node])})")
+        elif name == "stop_gradient":
+            w(f"{out} = {ins[0]}")
+            if node.inputs[0] in self.noncontig:
+                self.noncontig.add(node)
+        elif name == "getitem":
+            idx = self._index_text(node, ins[0])
+            if node.ndim == 0:
+                w(f"{out} = np.full((), {ins[0]}[{idx}], np.{node.dtype.name})")
+                self.fresh.add(node)
+            else:
+                w(f"{out} = {ins[0]}[{idx}]")
+                self.noncontig.add(node)
+        elif name == "getitem_grad":
+            idx = self._index_text(node, None, ref=node.inputs[1])
+            w(f"{out} = np.zeros({self.shape_expr(self.sym[node])}, np.{node.dtype.name})")
+            src = f"{ins[0]}[()]" if node.inputs[0].ndim == 0 else ins[0]
+            w(f"{out}[{idx}] = {src}")
+            self.fresh.add(node)
+        elif name == "concatenate":
+            parts = [self._cast(i, node.dtype) for i in node.inputs]
+            w(f"{out} = np.concatenate({_tuple(parts)}, axis={a['axis']})")
+            self.fresh.add(node)
+        elif name == "concat_part":
+            refs = node.inputs[1:]
+            ax = a["axis"]
+            start = " + ".join(self.dim(self.sym[r][ax]) for r in refs[:a["index"]]) or "0"
+            length = self.dim(self.sym[refs[a["index"]]][ax])
+            sl = ["slice(None)"] * node.ndim
+            w(f"{out}_start = {start}")
+            idx = ", ".join(":" if i != ax else f"{out}_start:{out}_start + {length}" for i in range(node.ndim))
+            w(f"{out} = {ins[0]}[{idx}]")
+            self.noncontig.add(node)
+        elif name == "count":
+            dims = [self.dim(self.sym[node.inputs[0]][ax]) for ax in a["axes"]]
+            w(f"{out} = np.full((), {' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
+            self.fresh.add(node)
+        else:
+            raise NotImplementedError(f"numba backend: no code template for op {name!r}")
+
+    def _cast(self, node, dtype) -> str:
+        name = self.ident(node)
+        return name if node.dtype == dtype else f"{name}.astype(np.{np.dtype(dtype).name})"
+
+    def _index_text(self, node, arr, ref=None) -> str:
+        parts = []
+        src = node.inputs[0] if ref is None else ref
+        dim = 0
+        for it in index_of(node):
+            if it is None:
+                parts.append("None")
+                continue
+            if isinstance(it, int):
+                d = src.shape[dim]
+                if d is None:
+                    n = self.dim(self.sym[src][dim])
+                    self.w(f"if not -{n} <= {it} < {n}:")
+                    self.w(f"    raise IndexError(\"index {it} is out of bounds for axis {dim} of {src.name}\")")
+                parts.append(str(it))
+            else:
+                parts.append(":".join("" if v is None else str(v) for v in (it.start, it.stop, it.step)).rstrip(":")
+                             or ":")
+            dim += 1
+        return ", ".join(parts) if parts else "()"
+
+    def _emit_matmul(self, node, ins):
+        w = self.w
+        a, b = node.inputs
+        dt = node.dtype
+        out = self.ident(node)
+        an, bn = self._cast(a, dt), self._cast(b, dt)
+        if dt.kind != "f":
+            a2 = f"{an}.reshape((1, -1))" if a.ndim == 1 else an
+            b2 = f"{bn}.reshape((-1, 1))" if b.ndim == 1 else bn
+            if a.ndim > 2 or b.ndim > 2:
+                raise NotImplementedError("numba backend: batched integer matmul")
+            w(f"{out} = _rt.matmul_int(np.ascontiguousarray({a2}), np.ascontiguousarray({b2}))"
+              f".astype(np.{dt.name}).reshape({self.shape_expr(self.sym[node])})")
+            return
+        if a.ndim <= 2 and b.ndim <= 2:
+            w(f"{out} = np.dot({an}, {bn})")
+            if node.ndim == 0:
+                w(f"{out} = np.full((), {out}, np.{dt.name})")
+            return
+        # batched: loop over the broadcast batch dims, one BLAS call per matrix
+        shape = self.shape_expr(self.sym[node])
+        w(f"{out} = np.empty({shape}, np.{dt.name})")
+        nb = node.ndim - (2 if a.ndim >= 2 and b.ndim >= 2 else 1)
+        batch = self.sym[node][:nb]
+        for p in range(nb):
+            w(f"for b{p} in range({self.dim(batch[p])}):")
+            w.indent += 1
+
+        def sel(t, name):
+            tb = t.ndim - (2 if t.ndim >= 2 else 1)
+            if tb <= 0:
+                return name
+            idx = []
+            for j in range(tb):
+                p = j + nb - tb
+                d = self.sym[t][j]
+                idx.append("0" if d == 1 and batch[p] != 1 else f"b{p}")
+            return f"{name}[{', '.join(idx)}]"
+
+        w(f"{out}[{', '.join(f'b{p}' for p in range(nb))}] = np.dot({sel(a, an)}, {sel(b, bn)})")
+        w.indent -= nb
+        self.fresh.add(node)
+
+    # --- outputs and updates -------------------------------------------------------------------------
+    def emit_epilogue(self):
+        w = self.w
+        p = self.program
+        w("")
+        w("# outputs: fresh arrays (sources and views are copied)")
+        outs, seen = [], set()
+        for o in p.outputs:
+            name = self.ident(o)
+            if o not in self.fresh or o in seen:
+                copy = self.fresh_name("out")
+                w(f"{copy} = np.copy({name})" if o.ndim else f"{copy} = np.full((), {name}[()], np.{o.dtype.name})")
+                name = copy
+            seen.add(o)
+            outs.append(name)
+        if p.updates:
+            w("# updates: computed from pre-update values, checked, then written in place")
+            staged = []
+            for var, val in p.updates:
+                name = self.ident(val)
+                if val not in self.fresh:
+                    copy = self.fresh_name("upd")
+                    w(f"{copy} = np.copy({name})")
+                    name = copy
+                staged.append((var, name))
+            for var, name in staged:
+                w(f"if {name}.shape != {self.ident(var)}.shape:")
+                w(f"    raise ValueError(\"update of Variable {var.name} has the wrong shape; no Variable was changed\")")
+            for var, name in staged:
+                w(f"{self.ident(var)}[...] = {name}")
+        w(f"return {_tuple(outs)}")
+
+
+def generate(plan: KernelPlan):
+    """Source text and the entry point's argument list ``[(ident, node)]``."""
+    cg = NumbaCodegen(plan)
+    src = cg.generate()
+    return src, cg.args

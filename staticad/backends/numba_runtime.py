@@ -1,0 +1,76 @@
+"""Small jitted helpers that generated modules import (``from staticad.backends import numba_runtime as _rt``)."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_OPTS = dict(cache=True, error_model="numpy")
+
+
+@njit(**_OPTS)
+def bdim(a, b):
+    """Broadcast two run-time dims; -1 signals incompatible (the caller raises with a message)."""
+    if a == b or b == 1:
+        return a
+    if a == 1:
+        return b
+    return -1
+
+
+@njit(**_OPTS)
+def sigmoid(x):
+    # exp of a non-positive argument only: no overflow for large |x|.
+    if x >= 0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(**_OPTS)
+def sign(x):
+    if x > 0:
+        return 1
+    if x < 0:
+        return -1
+    if x != x:
+        return x
+    return 0
+
+
+@njit(**_OPTS)
+def maximum(a, b):
+    # numpy propagates NaN from either side
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@njit(**_OPTS)
+def minimum(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@njit(**_OPTS)
+def relu(x):
+    if x != x:
+        return x
+    return x if x > 0 else x * 0
+
+
+@njit(**_OPTS)
+def matmul_int(a, b):
+    n, k = a.shape
+    m = b.shape[1]
+    out = np.zeros((n, m), np.int64)
+    for i in range(n):
+        for p in range(k):
+            av = a[i, p]
+            for j in range(m):
+                out[i, j] += av * b[p, j]
+    return out

@@ -1,0 +1,174 @@
+"""Fusion: partition a program into loop kernels and library calls (``KernelPlan``).
+
+A :class:`LoopKernel` is one loop nest over an iteration space (a symbolic shape, see
+:mod:`.symshape`). Its *members* are elementwise nodes (and broadcasts/fills) with exactly that
+run-time shape; its *sinks* are reductions (sum, max, min, prod, sum_to_like, norm) whose input
+has that shape and that accumulate inside the same loop. Nodes of equal iteration space join one
+kernel greedily in topological order whenever that creates no cycle between kernels, so
+forward and backward elementwise work over the same tensor share a single pass (e.g. ``sin(x)``
+and its gradient ``g*cos(x)``). Everything else (matmul, views, indexing...) is a library step.
+
+The rule for memory traffic: a value computed in a kernel is stored to memory only when a
+node outside that kernel (or an output) reads it; values used only inside the loop stay in
+registers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .symshape import is_symbol, symbolic_shapes
+
+SINK_OPS = {"sum", "max", "min", "prod", "sum_to_like", "norm"}
+SHAPE_ONLY_INPUTS = {
+    "broadcast_like": {1}, "full_like": {0}, "sum_to_like": {1}, "reshape_like": {1},
+    "getitem_grad": {1}, "count": {0},
+}
+
+
+def is_member_op(node) -> bool:
+    op = node.op
+    return (op.elementwise and op.expr is not None) or op.name in ("broadcast_like", "broadcast_to", "full_like", "full")
+
+
+def shape_only(node, k: int) -> bool:
+    if node.op.name == "concat_part":
+        return k >= 1
+    return k in SHAPE_ONLY_INPUTS.get(node.op.name, ())
+
+
+@dataclass(eq=False)
+class LoopKernel:
+    index: int
+    sym: tuple
+    members: list = field(default_factory=list)
+    sinks: list = field(default_factory=list)
+    stored: list = field(default_factory=list)
+    operands: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"kernel{self.index}"
+
+    def nodes(self) -> list:
+        return self.members + self.sinks
+
+
+@dataclass
+class KernelPlan:
+    steps: list            # LoopKernel or library node (Tensor), in execution order
+    kernel_of: dict        # node -> LoopKernel (members and sinks)
+    sym: dict              # node -> symbolic shape
+    program: object
+
+    @property
+    def kernels(self) -> list:
+        return [s for s in self.steps if isinstance(s, LoopKernel)]
+
+    @property
+    def fused_ops(self) -> int:
+        return sum(len(k.nodes()) for k in self.kernels if len(k.nodes()) > 1)
+
+
+def value_inputs(node, sym) -> list:
+    """Inputs whose values (not only shapes) a node needs; shapes with node-derived dims count too."""
+    out = []
+    for k, inp in enumerate(node.inputs):
+        if shape_only(node, k) and not any(is_symbol(d) and d[0] == "node" for d in sym[inp]):
+            continue
+        out.append(inp)
+    return out
+
+
+def fuse_elementwise(program) -> KernelPlan:
+    """Partition ``program`` into loop kernels and library steps (see module docstring)."""
+    nodes = program.nodes
+    sym = symbolic_shapes(nodes)
+    kernel_of: dict = {}
+    deps: dict = {}        # node -> set of kernels it (transitively) needs finished
+    kernels: list = []
+    by_space: dict = {}    # iteration space -> kernels, newest last
+
+    def blocked(kernel, inputs):
+        for i in inputs:
+            if i in kernel.members:
+                continue
+            if kernel in deps.get(i, ()) or kernel_of.get(i) is kernel:
+                return True
+        return False
+
+    def place(node, space, inputs):
+        for k in reversed(by_space.get(space, [])):
+            if not blocked(k, inputs):
+                return k
+        k = LoopKernel(len(kernels), space)
+        kernels.append(k)
+        by_space.setdefault(space, []).append(k)
+        return k
+
+    for node in nodes:
+        name = node.op.name
+        vin = value_inputs(node, sym)
+        if name in ("placeholder", "constant", "variable"):
+            deps[node] = set()
+            continue
+        if is_member_op(node):
+            k = place(node, sym[node], vin)
+            k.members.append(node)
+            kernel_of[node] = k
+        elif name in SINK_OPS:
+            k = place(node, sym[node.inputs[0]], vin)
+            k.sinks.append(node)
+            kernel_of[node] = k
+        d = set()
+        for i in vin:
+            d |= deps.get(i, set())
+            if i in kernel_of:
+                d.add(kernel_of[i])
+        deps[node] = d
+
+    _mark_stores(program, kernels, kernel_of, sym)
+    steps = _order_steps(program, kernels, kernel_of, sym)
+    return KernelPlan(steps, kernel_of, sym, program)
+
+
+def _mark_stores(program, kernels, kernel_of, sym):
+    roots = set(program.roots)
+    readers: dict = {}
+    for node in program.nodes:
+        for i in value_inputs(node, sym):
+            readers.setdefault(i, []).append(node)
+    for k in kernels:
+        members = set(k.members)
+        for m in k.members:
+            # a sink of the same kernel reads the value inside the loop
+            outside = [r for r in readers.get(m, []) if kernel_of.get(r) is not k]
+            if m in roots or outside:
+                k.stored.append(m)
+        seen = set()
+        for n in k.nodes():
+            for i in value_inputs(n, sym):
+                if i not in members and i not in seen:
+                    seen.add(i)
+                    k.operands.append(i)
+
+
+def _order_steps(program, kernels, kernel_of, sym):
+    """Topological order of kernels and library steps (ties broken by first appearance)."""
+    g = nx.DiGraph()
+    position = {}
+    for idx, node in enumerate(program.nodes):
+        if node.op.name in ("placeholder", "constant", "variable"):
+            continue
+        step = kernel_of.get(node, node)
+        if step not in position:
+            position[step] = idx
+            g.add_node(step)
+        for i in value_inputs(node, sym):
+            if i.op.name in ("placeholder", "constant", "variable"):
+                continue
+            src = kernel_of.get(i, i)
+            if src is not step:
+                g.add_edge(src, step)
+    return list(nx.lexicographical_topological_sort(g, key=lambda s: position[s]))
