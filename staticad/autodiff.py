@@ -91,8 +91,16 @@ def _on_path(ys, xs):
     return [n for n in order if n in reach], reach
 
 
+def _filled(like: Tensor, value, dtype) -> Tensor:
+    """``value`` in ``like``'s shape: a static ``full`` when the shape is known, so the result does
+    not reference ``like`` (which would make a compiled gradient compute all of ``like``'s graph)."""
+    if like.static_size is not None:
+        return ops.full(like.shape, value, dtype)
+    return ops.full_like(like, value, dtype=dtype)
+
+
 def _zero(x: Tensor) -> Tensor:
-    return ops.zeros_like(x, dtype=x.dtype if _dt.is_float(x.dtype) else _dt.float_result(x.dtype))
+    return _filled(x, 0, x.dtype if _dt.is_float(x.dtype) else _dt.float_result(x.dtype))
 
 
 # --- reverse mode ------------------------------------------------------------------------------
@@ -142,7 +150,7 @@ def grad(y, xs, grad_ys=None):
             raise ValueError(
                 f"grad: y {y.name!r} has shape {_format_shape(y.shape)}, not a scalar; pass grad_ys "
                 f"(a cotangent of shape {_format_shape(y.shape)}) or reduce y first (e.g. y.sum())")
-        ct = ops.ones_like(y, dtype=y.dtype if _dt.is_float(y.dtype) else _dt.DEFAULT_FLOAT)
+        ct = _filled(y, 1, y.dtype if _dt.is_float(y.dtype) else _dt.DEFAULT_FLOAT)
     else:
         ct = _seed(grad_ys, y, "grad_ys")
     xlist, xsingle = _as_list(xs, "grad xs")
@@ -216,7 +224,8 @@ def jacobian(y, x, mode="rev"):
     if not isinstance(y, Tensor):
         raise TypeError("jacobian: y must be a tensor")
     xlist, xsingle = _as_list(x, "jacobian x")
-    return _mirror([_jacobian_one(y, xi, mode) for xi in xlist], xsingle, x)
+    jacs = [_jacobian_one(y, xi, mode) for xi in xlist]
+    return jacs[0] if xsingle else tuple(jacs)
 
 
 def _require_scalar(y, what):
@@ -233,7 +242,7 @@ def hessian(y, x):
     """
     _require_scalar(y, "hessian")
     xlist, xsingle = _as_list(x, "hessian x")
-    gs = _backprop([y], [ops.ones_like(y)], xlist)
+    gs = _backprop([y], [_filled(y, 1, y.dtype if _dt.is_float(y.dtype) else _dt.DEFAULT_FLOAT)], xlist)
     rows = [[_jacobian_one(gi, xj, "fwd") for xj in xlist] for gi in gs]
     return rows[0][0] if xsingle else [list(r) for r in rows]
 

@@ -22,7 +22,7 @@ class Function:
         self.name = name or "function"
         self.inputs = _check_inputs(inputs)
         self._single, out_list = _flatten_outputs(outputs)
-        self._structure = type(outputs) if not self._single else None
+        self._structure = _snapshot(outputs)
         self.updates = _check_updates(updates)
         self.program = Program.build(self.name, self.inputs, out_list, self.updates)
         _check_closed(self.program, self.inputs)
@@ -67,21 +67,21 @@ class Function:
         return [_convert(p, v) for p, v in zip(self.inputs, values)]
 
     def _apply_updates(self, new_values):
-        checked = []
+        # Check and copy every new value first (fresh arrays: never a view of an input, of another
+        # Variable or of a backend buffer); only then swap them all in, which cannot fail midway.
+        staged = []
         for (var, _), value in zip(self.updates, new_values):
             arr = np.asarray(value)
             if arr.shape != var.shape:
                 raise ValueError(f"{self.name}: update of Variable {var.name!r} produced shape "
                                  f"{_format_shape(arr.shape)}; expected {_format_shape(var.shape)} "
                                  "(no Variable was changed)")
-            checked.append((var, arr))
-        for var, arr in checked:  # all checks passed: now apply, all at once
-            var._storage = np.array(arr, dtype=var.dtype, copy=True)
+            staged.append((var, np.array(arr, dtype=var.dtype, copy=True)))
+        for var, arr in staged:
+            var._storage = arr
 
     def _result(self, outs):
-        if self._single:
-            return outs[0]
-        return tuple(outs) if self._structure is tuple else list(outs)
+        return _unflatten(self._structure, outs)
 
     # --- introspection ------------------------------------------------------------------------
     @property
@@ -139,14 +139,58 @@ def _check_inputs(inputs) -> list:
 
 
 def _flatten_outputs(outputs):
-    if isinstance(outputs, Tensor):
-        return True, [outputs]
-    if isinstance(outputs, (list, tuple)):
-        for o in outputs:
-            if not isinstance(o, Tensor):
-                raise TypeError(f"function: outputs must be tensors, got {type(o).__name__}")
-        return False, list(outputs)
-    raise TypeError(f"function: outputs must be a tensor or a list/tuple of tensors, got {type(outputs).__name__}")
+    """``(single, flat list)``. ``outputs`` is a tensor, None (updates only) or a list/tuple
+    (namedtuples included) or dict of outputs, nested to any depth (``[loss, sad.grad(loss, ps)]``)."""
+    flat: list = []
+    _flatten_into(outputs, flat, top=True)
+    return isinstance(outputs, Tensor), flat
+
+
+def _flatten_into(obj, flat, top=False):
+    if isinstance(obj, Tensor):
+        flat.append(obj)
+    elif obj is None and top:
+        pass
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _flatten_into(value, flat)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _flatten_into(value, flat)
+    else:
+        raise TypeError("function: outputs must be a tensor or a (nested) list/tuple/dict of tensors, "
+                        f"got {type(obj).__name__}")
+
+
+def _snapshot(obj):
+    """A copy of the output structure: later edits of the caller's lists/dicts do not change it."""
+    if isinstance(obj, dict):
+        return {k: _snapshot(v) for k, v in obj.items()}
+    if type(obj) is list:
+        return [_snapshot(v) for v in obj]
+    if isinstance(obj, tuple):
+        items = [_snapshot(v) for v in obj]
+        return type(obj)(*items) if hasattr(type(obj), "_fields") else tuple(items)
+    return obj
+
+
+def _unflatten(structure, outs):
+    """The results in the structure the outputs were given in."""
+    it = iter(outs)
+
+    def build(obj):
+        if isinstance(obj, Tensor):
+            return next(it)
+        if obj is None:
+            return None
+        if isinstance(obj, dict):
+            return {k: build(v) for k, v in obj.items()}
+        if isinstance(obj, tuple):
+            items = [build(v) for v in obj]
+            return type(obj)(*items) if hasattr(type(obj), "_fields") else tuple(items)
+        return [build(v) for v in obj]
+
+    return build(structure)
 
 
 def _check_updates(updates) -> list:

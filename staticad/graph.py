@@ -77,6 +77,23 @@ class Tensor:
             f"symbolic tensor {self.name!r} has no value yet: compile it with sad.function(...) and call that"
         )
 
+    def _no_value(self, what):
+        raise TypeError(
+            f"{what} of symbolic tensor {self.name!r} is not known while the graph is built: compile it "
+            "with sad.function(...) and call that (use sad.cond / sad.while_loop for control flow on values)"
+        )
+
+    def __float__(self): self._no_value("float()")
+    def __int__(self): self._no_value("int()")
+    def __complex__(self): self._no_value("complex()")
+    def __index__(self): self._no_value("the integer value")
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            f"tensor {self.name!r} is immutable: build a new tensor instead of assigning into it "
+            "(e.g. sad.where(mask, new, old) or sad.concatenate of slices)"
+        )
+
     # --- operators (defined in staticad.ops; imported lazily to avoid a cycle) -------------
     def __add__(self, o): return _ops().add(self, o)
     def __radd__(self, o): return _ops().add(o, self)

@@ -51,32 +51,43 @@ class SGD:
 
 
 class Adam:
-    """Adam (Kingma & Ba) with bias correction; state in Variables (moments and step count)."""
+    """Adam (Kingma & Ba) with bias correction, PyTorch's form (``eps`` added after the sqrt).
+
+    State lives in Variables, per parameter like PyTorch: the first and second moments and the
+    step count, so a parameter's state is right however many functions update it.
+    ``opt.state[param]`` is ``(m, v, step)``.
+    """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         b1, b2 = betas
         if lr <= 0 or not (0 <= b1 < 1) or not (0 <= b2 < 1) or eps < 0:
             raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}")
         self.lr, self.b1, self.b2, self.eps = float(lr), float(b1), float(b2), float(eps)
-        self.step = Variable(np.float64(0.0), name="adam_step", trainable=False)
         self.state: dict = {}
+
+    def _state(self, p):
+        if p not in self.state:
+            self.state[p] = (
+                Variable(np.zeros(p.shape, p.dtype), name=f"{p.name}_adam_m", trainable=False),
+                Variable(np.zeros(p.shape, p.dtype), name=f"{p.name}_adam_v", trainable=False),
+                Variable(np.float64(0.0), name=f"{p.name}_adam_step", trainable=False),
+            )
+        return self.state[p]
 
     def updates(self, loss, params):
         params = _params(params)
         grads = grad(loss, params)
-        t = self.step + 1.0
-        pairs = [(self.step, t)]
-        # bias corrections in float64, then cast to each parameter's dtype
-        c1 = 1.0 - ops.power(self.b1, t)
-        c2 = 1.0 - ops.power(self.b2, t)
+        pairs = []
         for p, g in zip(params, grads):
-            if p not in self.state:
-                self.state[p] = (Variable(np.zeros(p.shape, p.dtype), name=f"{p.name}_adam_m", trainable=False),
-                                 Variable(np.zeros(p.shape, p.dtype), name=f"{p.name}_adam_v", trainable=False))
-            m, v = self.state[p]
+            m, v, step = self._state(p)
+            t = step + 1.0
+            # bias corrections in float64, then cast to the parameter's dtype
+            c1 = ops.astype(1.0 - ops.power(self.b1, t), p.dtype)
+            c2 = ops.astype(1.0 - ops.power(self.b2, t), p.dtype)
             m_new = m * self.b1 + g * (1.0 - self.b1)
             v_new = v * self.b2 + ops.square(g) * (1.0 - self.b2)
-            m_hat = m_new / ops.astype(c1, p.dtype)
-            v_hat = v_new / ops.astype(c2, p.dtype)
-            pairs += [(m, m_new), (v, v_new), (p, p - m_hat * self.lr / (ops.sqrt(v_hat) + self.eps))]
+            m_hat = m_new / c1
+            v_hat = v_new / c2
+            pairs += [(step, t), (m, m_new), (v, v_new),
+                      (p, p - m_hat * self.lr / (ops.sqrt(v_hat) + self.eps))]
         return pairs

@@ -36,14 +36,24 @@ class ProfileReport:
         return "\n".join(lines)
 
     __str__ = table
+    __repr__ = table
 
 
 def profile_function(fn, args, kwargs, repeat) -> ProfileReport:
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"profile: repeat must be a positive int, got {repeat!r}")
     arrays = fn._bind(args, kwargs)
     timings: dict = {}
     t0 = time.perf_counter()
     for _ in range(repeat):
         fn._exec.run(arrays, timings=timings)
     wall = time.perf_counter() - t0
-    rows = [KernelTiming(node.name, node.op.name, repeat, t) for node, t in timings.items()]
+    rows = [KernelTiming(*_label(key), repeat, t) for key, t in timings.items()]
     return ProfileReport(rows, wall, repeat)
+
+
+def _label(key):
+    """Timing keys are graph nodes (numpy backend) or ``(kernel name, ops fused)`` pairs."""
+    if isinstance(key, tuple):
+        return key
+    return key.name, key.op.name

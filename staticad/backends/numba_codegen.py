@@ -131,7 +131,9 @@ class NumbaCodegen:
         p = self.program
         for x in p.inputs:
             self.args.append((self.ident(x), x))
-        for v in p.variables():
+        variables = p.variables()
+        variables += [var for var, _ in p.updates if var not in variables]  # write-only targets
+        for v in variables:
             self.args.append((self.ident(v), v))
         for node in p.nodes:
             if node.op.name == "constant":
@@ -191,7 +193,7 @@ class NumbaCodegen:
                 scalars[o] = literal(o.attrs["value"].item(), o.dtype)
             elif o.ndim == 0:
                 s = self.fresh_name("s")
-                w(f"{s} = {self.ident(o)}[()]")
+                w(f"{s} = {self.ident(o)}.item()")
                 scalars[o] = s
             else:
                 if o in self.noncontig:
@@ -393,7 +395,10 @@ class NumbaCodegen:
             self._emit_matmul(node, ins)
             self.fresh.add(node)
         elif name == "transpose":
-            w(f"{out} = np.transpose({ins[0]}, {_tuple(str(x) for x in a['axes'])})")
+            if a["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
+                w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy
+            else:
+                w(f"{out} = np.transpose({ins[0]}, {_tuple(str(x) for x in a['axes'])})")
             self.noncontig.add(node)
         elif name in ("reshape", "reshape_like", "expand_dims", "squeeze"):
             w(f"{out} = np.ascontiguousarray({ins[0]}).reshape({self.shape_expr(self.sym[node])})")
@@ -412,7 +417,7 @@ class NumbaCodegen:
         elif name == "getitem_grad":
             idx = self._index_text(node, None, ref=node.inputs[1])
             w(f"{out} = np.zeros({self.shape_expr(self.sym[node])}, np.{node.dtype.name})")
-            src = f"{ins[0]}[()]" if node.inputs[0].ndim == 0 else ins[0]
+            src = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
             w(f"{out}[{idx}] = {src}")
             self.fresh.add(node)
         elif name == "concatenate":
@@ -456,8 +461,8 @@ class NumbaCodegen:
                     self.w(f"    raise IndexError(\"index {it} is out of bounds for axis {dim} of {src.name}\")")
                 parts.append(str(it))
             else:
-                parts.append(":".join("" if v is None else str(v) for v in (it.start, it.stop, it.step)).rstrip(":")
-                             or ":")
+                text = ("" if it.start is None else str(it.start)) + ":" + ("" if it.stop is None else str(it.stop))
+                parts.append(text + (f":{it.step}" if it.step is not None else ""))
             dim += 1
         return ", ".join(parts) if parts else "()"
 
@@ -515,7 +520,7 @@ class NumbaCodegen:
             name = self.ident(o)
             if o not in self.fresh or o in seen:
                 copy = self.fresh_name("out")
-                w(f"{copy} = np.copy({name})" if o.ndim else f"{copy} = np.full((), {name}[()], np.{o.dtype.name})")
+                w(f"{copy} = np.copy({name})")
                 name = copy
             seen.add(o)
             outs.append(name)
@@ -533,7 +538,10 @@ class NumbaCodegen:
                 w(f"if {name}.shape != {self.ident(var)}.shape:")
                 w(f"    raise ValueError(\"update of Variable {var.name} has the wrong shape; no Variable was changed\")")
             for var, name in staged:
-                w(f"{self.ident(var)}[...] = {name}")
+                if var.ndim == 0:
+                    w(f"{self.ident(var)}[()] = {name}.item()")
+                else:
+                    w(f"{self.ident(var)}[...] = {name}")
         w(f"return {_tuple(outs)}")
 
 

@@ -88,8 +88,11 @@ def _pow_grad_base(a, b):
 
 
 def _pow_grad_exp(out, a):
-    # d(a**b)/db = a**b * log(a); defined as 0 where a == 0 and out == 0 (0**b, b > 0).
-    return where(equal(a, 0), zeros_like(out), multiply(out, log(a)))
+    # d(a**b)/db = a**b * log(a); defined as 0 where a == 0 (0**b, b > 0). The log reads 1 there,
+    # so that no inf/nan sits in the unselected branch (its derivative would be 0 * inf = nan).
+    at_zero = equal(a, 0)
+    safe_a = where(at_zero, ones_like(a), a)
+    return where(at_zero, zeros_like(out), multiply(out, log(safe_a)))
 
 
 POWER = defop(
@@ -151,7 +154,7 @@ RELU = _unary(
 def _np_sigmoid(x):
     # exp of a non-positive argument only, so neither branch overflows.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(_dt.float_result(x.dtype), copy=False)
 
 
 SIGN = defop(
@@ -293,7 +296,14 @@ def where(condition, x, y):
 
 
 def clip(x, a_min, a_max):
-    """Clamp ``x`` to ``[a_min, a_max]`` (bounds may be tensors); the gradient flows to the active operand."""
+    """Clamp ``x`` to ``[a_min, a_max]`` (bounds may be tensors, one may be None as in numpy); the
+    gradient flows to the active operand."""
+    if a_min is None and a_max is None:
+        raise ValueError("clip: at least one of a_min and a_max must be given")
+    if a_min is None:
+        return minimum(x, a_max)
+    if a_max is None:
+        return maximum(x, a_min)
     x, lo, hi = lift_operands(x, a_min, a_max)
     return apply(CLIP, (x, lo, hi))
 
@@ -310,3 +320,8 @@ def astype(x, dtype):
 def zeros_like(x):
     from .creation import zeros_like as _z
     return _z(x)
+
+
+def ones_like(x):
+    from .creation import ones_like as _o
+    return _o(x)

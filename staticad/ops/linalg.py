@@ -80,7 +80,8 @@ def _norm_unit(out, x):
 
 
 def _norm_impl(x):
-    return np.asarray(np.sqrt(np.sum(np.square(x))), dtype=x.dtype)
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype("float64")
+    return np.asarray(np.sqrt(np.sum(np.square(x, dtype=dt))), dtype=dt)
 
 
 NORM = defop(

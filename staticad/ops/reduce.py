@@ -62,9 +62,25 @@ MIN = _extremum("min", np.min)
 
 
 def _prod_partials(out, x):
-    # d prod / d x_i = prod / x_i (inputs containing exact zeros give inf/nan here).
-    from .elementwise import divide
-    return divide(_keep(out, out), x)
+    """d prod / d x_k = product of the other elements, safe with exact zeros.
+
+    Nonzero factors are divided out of ``prod(where(x == 0, 1, x))`` (never a division by 0); the
+    zero factors other than x_k are kept as graph expressions of x, so that the second derivative
+    is exact too: with one zero in the slice, every other element's partial is ``that zero * ...``;
+    with two, each zero's partial is ``the other zero * ...``; with more, every partial is 0.
+    """
+    from .creation import ones_like, zeros_like
+    from .elementwise import astype, divide, equal, logical_and, multiply, subtract, where
+    axes, dt = out.attrs["axes"], _dt.float_result(x.dtype)
+    is_zero = equal(x, 0)
+    x_safe = where(is_zero, ones_like(x), x)
+    nonzero_prod = prod(x_safe, axis=axes, keepdims=True)
+    zeros = sum(astype(is_zero, dt), axis=axes, keepdims=True)
+    zero_sum = sum(where(is_zero, x, zeros_like(x)), axis=axes, keepdims=True)  # value 0, slope 1 at each zero
+    other_zeros = where(equal(zeros, 0), 1, where(
+        equal(zeros, 1), where(is_zero, 1, zero_sum),
+        where(logical_and(equal(zeros, 2), is_zero), subtract(zero_sum, x), 0)))
+    return multiply(divide(nonzero_prod, x_safe), other_zeros)
 
 
 PROD = defop(

@@ -363,8 +363,9 @@ def stack(tensors, axis=0):
     xs = lift_operands(*tensors)
     if not xs:
         raise ValueError("stack: need at least one tensor")
-    shapes = {x.shape for x in xs}
-    if len(shapes) > 1:
+    ranks = {x.ndim for x in xs}
+    # None (run-time) dims are compatible with anything; known dims must agree
+    if len(ranks) > 1 or any(len({d for d in dims if d is not None}) > 1 for dims in zip(*[x.shape for x in xs])):
         raise ValueError("stack: all inputs need the same shape, got " + ", ".join(fmt(x.shape) for x in xs))
     (axis,) = normalize_axes(axis, xs[0].ndim + 1, "stack")
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis) if len(xs) > 1 else expand_dims(xs[0], axis)

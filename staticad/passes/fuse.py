@@ -86,15 +86,21 @@ def fuse_elementwise(program) -> KernelPlan:
     nodes = program.nodes
     sym = symbolic_shapes(nodes)
     kernel_of: dict = {}
-    deps: dict = {}        # node -> set of kernels it (transitively) needs finished
     kernels: list = []
     by_space: dict = {}    # iteration space -> kernels, newest last
+    steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
+    sources = ("placeholder", "constant", "variable")
+
+    def step_of(node):
+        return kernel_of.get(node, node)
 
     def blocked(kernel, inputs):
+        # joining is illegal when the kernel already feeds (directly or not) one of the inputs
         for i in inputs:
-            if i in kernel.members:
+            if i.op.name in sources or i in kernel.members:
                 continue
-            if kernel in deps.get(i, ()) or kernel_of.get(i) is kernel:
+            src = step_of(i)
+            if src is kernel or (kernel in steps and src in steps and nx.has_path(steps, kernel, src)):
                 return True
         return False
 
@@ -109,10 +115,9 @@ def fuse_elementwise(program) -> KernelPlan:
 
     for node in nodes:
         name = node.op.name
-        vin = value_inputs(node, sym)
-        if name in ("placeholder", "constant", "variable"):
-            deps[node] = set()
+        if name in sources:
             continue
+        vin = value_inputs(node, sym)
         if is_member_op(node):
             k = place(node, sym[node], vin)
             k.members.append(node)
@@ -121,12 +126,11 @@ def fuse_elementwise(program) -> KernelPlan:
             k = place(node, sym[node.inputs[0]], vin)
             k.sinks.append(node)
             kernel_of[node] = k
-        d = set()
+        here = step_of(node)
+        steps.add_node(here)
         for i in vin:
-            d |= deps.get(i, set())
-            if i in kernel_of:
-                d.add(kernel_of[i])
-        deps[node] = d
+            if i.op.name not in sources and step_of(i) is not here:
+                steps.add_edge(step_of(i), here)
 
     _mark_stores(program, kernels, kernel_of, sym)
     steps = _order_steps(program, kernels, kernel_of, sym)

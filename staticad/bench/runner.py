@@ -1,0 +1,483 @@
+"""Timing, the plain-text table and the JSON report of ``staticad bench``.
+
+Columns of one workload (at one size):
+
+* one per requested staticad backend: compile time = ``sad.function(...)`` + the first call
+  (graph declaration is timed apart, ``graph_seconds`` in the JSON), ``f.stats["cache_hit"]``;
+* ``numpy-hand``: the hand-written NumPy forward + backward, always run, the baseline of every
+  ratio;
+* ``torch`` / ``jax`` with ``--compare``: PyTorch eager and ``jax.jit`` (compile = jit + first call).
+
+After the first call each column is warmed up, then ``repeat`` calls are timed one by one with
+``time.perf_counter`` (the garbage collector paused); the median, min and max are reported. The
+outputs of the first calls are checked against ``numpy-hand`` (``check``: ok / DIFF).
+A column that cannot run here (a backend not built yet, no CUDA GPU, a comparison framework not
+installed) is listed as skipped with the reason; it is never an error.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+import staticad as sad
+from staticad import backends as _backends
+
+from . import compare as _compare
+from . import workloads as _workloads
+
+KNOWN_BACKENDS = ("numpy", "numba", "cuda")
+HAND = "numpy-hand"
+_NO_GPU = "no CUDA GPU (numba.cuda.is_available() is False; NUMBA_ENABLE_CUDASIM=1 selects the simulator)"
+
+
+# --------------------------------------------------------------------------------------------
+# environment
+
+
+def cuda_status() -> dict:
+    """Whether numba sees a CUDA GPU or runs the CUDA simulator; never raises."""
+    sim_env = os.environ.get("NUMBA_ENABLE_CUDASIM", "")
+    simulator = sim_env.strip() not in ("", "0")
+    status = {"simulator": simulator, "available": False, "devices": [], "error": None}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from numba import cuda
+            status["available"] = bool(cuda.is_available())
+            if status["available"] and not simulator:
+                for dev in cuda.gpus:
+                    name = getattr(dev, "name", "?")
+                    status["devices"].append(name.decode() if isinstance(name, bytes) else str(name))
+    except Exception as exc:  # no driver, broken toolkit, ...
+        status["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return status
+
+
+def environment() -> dict:
+    import networkx
+    import numba
+    return {
+        "staticad": sad.__version__, "numpy": np.__version__, "numba": numba.__version__,
+        "networkx": networkx.__version__, "python": platform.python_version(),
+        "platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "backends_available": list(_backends.available()),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# columns
+
+
+@dataclass
+class Column:
+    name: str                      # "numpy", "numba", "cuda", "numpy-hand", "torch", "jax"
+    kind: str                      # "staticad" | "hand" | "torch" | "jax"
+    skip: Optional[str] = None     # reason when the column cannot run here
+
+
+def _backend_skip_reason(name: str) -> Optional[str]:
+    avail = list(_backends.available())
+    if name not in avail:
+        reason = f"backend {name!r} is not in this build (staticad.backends.available(): {', '.join(avail) or 'none'})"
+        if name == "cuda" and not cuda_status()["available"]:
+            reason += f"; {_NO_GPU}"
+        return reason
+    try:
+        mod = _backends.get(name)
+    except Exception as exc:
+        return f"backend {name!r} cannot be loaded: {type(exc).__name__}: {exc}".splitlines()[0]
+    for probe in ("is_available", "available"):  # optional hook of a backend module
+        fn = getattr(mod, probe, None)
+        if callable(fn):
+            try:
+                ok = fn()
+            except Exception as exc:
+                return f"backend {name!r} is not usable: {type(exc).__name__}: {exc}".splitlines()[0]
+            if ok is False or (isinstance(ok, tuple) and ok and ok[0] is False):
+                why = getattr(mod, "unavailable_reason", None)
+                why = why() if callable(why) else why
+                if isinstance(ok, tuple) and len(ok) > 1:
+                    why = ok[1]
+                return f"backend {name!r} is not usable here" + (f": {why}" if why else "")
+            break
+    if name == "cuda":
+        cs = cuda_status()
+        if not cs["available"]:
+            return _NO_GPU
+    return None
+
+
+def resolve_backends(requested) -> list:
+    """Expand ``--backend`` values (names, comma lists, ``all``) into staticad columns.
+
+    ``None``/empty means every backend this build has. Raises ``ValueError`` for unknown names.
+    """
+    avail = list(_backends.available())
+    if not requested:
+        names = avail
+    else:
+        names = []
+        for item in requested:
+            for part in str(item).split(","):
+                part = part.strip().lower()
+                if not part:
+                    continue
+                if part == "all":
+                    names += list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
+                elif part in KNOWN_BACKENDS or part in avail:
+                    names.append(part)
+                else:
+                    known = list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
+                    raise ValueError(f"unknown backend {part!r} (choose from: {', '.join(known)}, all)")
+    seen, cols = set(), []
+    for n in names:
+        if n not in seen:
+            seen.add(n)
+            cols.append(Column(n, "staticad", _backend_skip_reason(n)))
+    return cols
+
+
+def resolve_compare(requested) -> list:
+    names = []
+    for item in requested or []:
+        for part in str(item).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in _compare.FRAMEWORKS:
+                raise ValueError(f"unknown --compare framework {part!r} (choose from: {', '.join(_compare.FRAMEWORKS)})")
+            if part not in names:
+                names.append(part)
+    cols = []
+    for n in names:
+        ok, info = _compare.availability(n)
+        cols.append(Column(n, n, None if ok else info))
+    return cols
+
+
+def resolve_workloads(requested) -> list:
+    if not requested:
+        return list(_workloads.WORKLOADS)
+    names = []
+    for item in requested:
+        for part in str(item).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part == "all":
+                names += list(_workloads.WORKLOADS)
+            elif part in _workloads.WORKLOADS:
+                names.append(part)
+            else:
+                raise ValueError(f"unknown workload {part!r} (choose from: {', '.join(_workloads.WORKLOADS)}, all)")
+    return list(dict.fromkeys(names))
+
+
+def parse_size(text) -> list:
+    """``"1e5"``, ``"100000"``, ``"1e3,1e5"`` -> ``[100000]``, ...; ``ValueError`` when not a positive integer."""
+    out = []
+    for part in str(text).split(","):
+        part = part.strip().replace("_", "")
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"invalid size {part!r}: expected a positive integer such as 1000 or 1e5") from None
+        if not np.isfinite(value) or value < 1 or value != int(value):
+            raise ValueError(f"invalid size {part!r}: expected a positive integer such as 1000 or 1e5")
+        out.append(int(value))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# timing
+
+
+def _time_calls(fn, args, repeat: int, warmup: int, keep: int):
+    """First call (timed), warm-up calls, then ``repeat`` timed calls. Returns
+    ``(first_seconds, outputs_of_first_calls, times)``."""
+    outputs = []
+    t0 = time.perf_counter()
+    out = fn(*args)
+    first = time.perf_counter() - t0
+    outputs.append(out)
+    for _ in range(warmup):
+        out = fn(*args)
+        if len(outputs) < keep:
+            outputs.append(out)
+    times = []
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn(*args)
+            times.append(time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    return first, outputs, times
+
+
+def _summary(times) -> dict:
+    return {"median_seconds": statistics.median(times), "min_seconds": min(times), "max_seconds": max(times),
+            "mean_seconds": statistics.fmean(times), "times": times}
+
+
+def _max_abs_diff(a, b) -> Optional[float]:
+    fa, fb = _workloads.flatten(a), _workloads.flatten(b)
+    if len(fa) != len(fb) or any(x.shape != y.shape for x, y in zip(fa, fb)):
+        return None
+    diffs = [float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) if x.size else 0.0
+             for x, y in zip(fa, fb)]
+    return max(diffs) if diffs else 0.0
+
+
+def run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None) -> dict:
+    """Run one column of one workload; never raises (errors are recorded in the result)."""
+    w = workload
+    res = {"column": column.name, "kind": column.kind}
+    if column.skip:
+        res.update(status="skipped", reason=column.skip)
+        return res
+    if column.kind in ("torch", "jax") and not _compare.supports(column.kind, w.name):
+        res.update(status="skipped", reason=f"no {column.kind} version of workload {w.name!r}")
+        return res
+    keep = 2 if w.stateful else 1
+    try:
+        if column.kind == "staticad":
+            t0 = time.perf_counter()
+            g = w.graph(case)
+            t1 = time.perf_counter()
+            f = sad.function(g.inputs, g.outputs, updates=g.updates, backend=column.name, name=w.name)
+            t2 = time.perf_counter()
+            first, outputs, times = _time_calls(f, g.args, repeat, warmup, keep)
+            stats = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(f.stats).items()}
+            res.update(graph_seconds=t1 - t0, function_seconds=t2 - t1, first_call_seconds=first,
+                       compile_seconds=(t2 - t1) + first, cache_hit=bool(stats.get("cache_hit", False)),
+                       stats=stats)
+        elif column.kind == "hand":
+            fn, args = _workloads.build_hand(w, case)
+            first, outputs, times = _time_calls(fn, args, repeat, warmup, keep)
+            res.update(first_call_seconds=first, compile_seconds=None, cache_hit=None)
+        else:
+            t0 = time.perf_counter()
+            fn, args = _compare.build(column.kind, w.name, case)
+            t1 = time.perf_counter()
+            first, outputs, times = _time_calls(fn, args, repeat, warmup, keep)
+            res.update(first_call_seconds=first, cache_hit=None,
+                       compile_seconds=(t1 - t0) + first if column.kind == "jax" else None)
+    except Exception as exc:
+        res.update(status="error", reason=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                   traceback=traceback.format_exc())
+        return res
+    res.update(status="ok", **_summary(times))
+    res["_outputs"] = outputs
+    if reference is not None and column.kind != "hand":
+        res["matches_numpy_hand"] = all(_workloads.outputs_close(w, o, r) for o, r in zip(outputs, reference))
+        diffs = [_max_abs_diff(o, r) for o, r in zip(outputs, reference)]
+        res["max_abs_diff"] = None if any(d is None for d in diffs) else max(diffs)
+    return res
+
+
+def _warm_framework() -> None:
+    """Declare and differentiate a tiny graph once, untimed, so that lazy one-time imports
+    (e.g. networkx on the first sad.grad) are not charged to the first workload's graph time."""
+    try:
+        x = sad.placeholder((), "float32", name="warm")
+        sad.grad(x * x + 1.0, x)
+    except Exception:
+        pass
+
+
+def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup=2, progress=None) -> dict:
+    """Run every workload (at every size) for the hand baseline and ``columns``.
+
+    Returns the report: ``{"environment", "settings", "results": [{"workload", "size", "label",
+    "columns": [...]}]}``; every column of a result is a dict with ``status`` ok/skipped/error.
+    """
+    runs = []
+    for name in workload_names:
+        w = _workloads.get(name)
+        if w.sized:
+            for s in (sizes or (w.full_sizes if full and w.full_sizes else w.sizes)):
+                runs.append((w, s))
+        else:
+            runs.append((w, None))
+    _warm_framework()
+    hand = Column(HAND, "hand")
+    all_cols = [hand] + list(columns)
+    total = len(runs) * sum(1 for c in all_cols if not c.skip)
+    step = 0
+    results = []
+    for w, size in runs:
+        case = w.case(size)
+        entry = {"workload": w.name, "description": w.description, "size": case.size, "label": case.label,
+                 "columns": []}
+        reference = None
+        by_name = {}
+        for col in all_cols:
+            if not col.skip and progress:
+                step += 1
+                progress(step, total, f"{w.name} {case.label} {col.name}")
+            r = run_column(w, case, col, repeat, warmup, reference)
+            if col.kind == "hand" and r["status"] == "ok":
+                reference = r.get("_outputs")
+            r.pop("_outputs", None)
+            by_name[col.name] = r
+        # ratios: to numpy-hand (the table's column) and to every other column that ran
+        base = by_name[HAND].get("median_seconds") if by_name[HAND]["status"] == "ok" else None
+        for col in all_cols:
+            r = by_name[col.name]
+            if r["status"] != "ok":
+                continue
+            r["ratio_to_numpy_hand"] = (r["median_seconds"] / base) if base else None
+            r["ratios"] = {o: r["median_seconds"] / by_name[o]["median_seconds"]
+                           for o in by_name if o != col.name and by_name[o]["status"] == "ok"
+                           and by_name[o]["median_seconds"] > 0}
+        entry["columns"] = [by_name[c.name] for c in all_cols]  # column order, skipped ones included
+        results.append(entry)
+        del case
+    if progress:
+        progress(total, total, None)
+    return {
+        "environment": environment(),
+        "settings": {"workloads": list(workload_names), "columns": [c.name for c in all_cols],
+                     "repeat": repeat, "warmup": warmup, "sizes": sizes, "full": full,
+                     "timer": "time.perf_counter, one call per sample, gc paused"},
+        "results": results,
+    }
+
+
+def failures(report) -> list:
+    """Human-readable problems: columns that errored, staticad columns whose outputs differ."""
+    out = []
+    for entry in report["results"]:
+        for r in entry["columns"]:
+            where = f"{entry['workload']} {entry['label']} [{r['column']}]"
+            if r["status"] == "error":
+                out.append(f"{where}: {r['reason']}")
+            elif r.get("matches_numpy_hand") is False and r["kind"] == "staticad":
+                out.append(f"{where}: output differs from numpy-hand (max abs diff {r.get('max_abs_diff')})")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# output
+
+
+def format_seconds(s) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1.0:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _ratio(r) -> str:
+    if r is None:
+        return "-"
+    return f"{r:.2f}x" if r < 100 else f"{r:.0f}x"
+
+
+HEADERS = ("workload", "size", "column", "graph", "compile", "cache", "median", "min", "max", "vs hand", "check")
+_RIGHT = {3, 4, 6, 7, 8, 9}
+
+
+def format_table(report) -> str:
+    """The plain-text table; skipped and failed columns get one short row each, their reasons
+    are listed once below the table."""
+    env, st = report["environment"], report["settings"]
+    lines = [f"staticad {env['staticad']} bench  |  numpy {env['numpy']}, numba {env['numba']}, "
+             f"Python {env['python']}  |  {st['repeat']} timed calls after {st['warmup']} warm-up call(s)",
+             "graph = declaring the graph and its derivatives; compile = sad.function(...) + first call "
+             "(jax: jit + first call)",
+             "median/min/max = time per call; vs hand = median / numpy-hand median; "
+             "check = first outputs equal numpy-hand's", ""]
+    rows, notes = [], {}
+    for entry in report["results"]:
+        first = True
+        for r in entry["columns"]:
+            wl = entry["workload"] if first else ""
+            sz = entry["label"] if first else ""
+            first = False
+            if r["status"] != "ok":
+                key = (r["status"], r["column"], r["reason"])
+                if key not in notes:
+                    notes[key] = len(notes) + 1
+                rows.append((wl, sz, r["column"], f"{r['status']} [{notes[key]}]"))
+                continue
+            cache = "-" if r.get("cache_hit") is None else ("hit" if r["cache_hit"] else "miss")
+            if r["kind"] == "hand":
+                check = "ref"
+            elif "matches_numpy_hand" in r:
+                check = "ok" if r["matches_numpy_hand"] else "DIFF"
+            else:
+                check = "-"
+            rows.append((wl, sz, r["column"], format_seconds(r.get("graph_seconds")),
+                         format_seconds(r.get("compile_seconds")), cache,
+                         format_seconds(r["median_seconds"]), format_seconds(r["min_seconds"]),
+                         format_seconds(r["max_seconds"]), _ratio(r.get("ratio_to_numpy_hand")), check))
+        rows.append(None)  # blank line between workloads
+    if rows and rows[-1] is None:
+        rows.pop()
+    widths = [len(h) for h in HEADERS]
+    for r in rows:
+        if r is None:
+            continue
+        for i, cell in enumerate(r if len(r) == len(HEADERS) else r[:3]):
+            widths[i] = max(widths[i], len(cell))
+
+    def fmt(cells):
+        if len(cells) != len(HEADERS):  # a skipped/error row: name, then the status
+            cells = list(cells[:3]) + [cells[3]]
+            return "  ".join([c.ljust(widths[i]) for i, c in enumerate(cells[:3])] + [cells[3]]).rstrip()
+        return "  ".join(c.rjust(widths[i]) if i in _RIGHT else c.ljust(widths[i])
+                         for i, c in enumerate(cells)).rstrip()
+
+    lines.append(fmt(HEADERS))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["" if r is None else fmt(r) for r in rows]
+    if notes:
+        lines.append("")
+        for (status, column, reason), i in notes.items():
+            lines.append(f"[{i}] {column} {status}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def write_json(report, path) -> None:
+    data = _jsonable(report)
+    text = json.dumps(data, indent=2)
+    if str(path) == "-":
+        sys.stdout.write(text + "\n")
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")

@@ -1,0 +1,70 @@
+"""``fold_constants``: evaluate at compile time what does not depend on inputs or state."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Tensor, constant
+from ..program import Program
+from .rewrite import rewrite
+
+#: Largest result (in elements) that is folded into a constant.
+MAX_FOLDED_ELEMENTS = 100_000
+#: Largest constant operand (in elements) a fold may read, so folding stays cheap.
+MAX_OPERAND_ELEMENTS = 1_000_000
+
+#: Inputs whose *shape* only is read (the value never is): a static shape is enough to fold.
+SHAPE_ONLY_INPUTS = {
+    "count": (0,), "full_like": (0,), "sum_to_like": (1,), "broadcast_like": (1,),
+    "reshape_like": (1,), "getitem_grad": (1,),
+}
+#: Nodes never folded: sources are bound by the backend (constants are already constants).
+NOT_FOLDED = frozenset({"placeholder", "variable", "constant"})
+
+
+def _shape_only(node: Tensor) -> tuple:
+    if node.op.name == "concat_part":
+        return tuple(range(1, len(node.inputs)))
+    return node.op.extra.get("shape_only_inputs", SHAPE_ONLY_INPUTS.get(node.op.name, ()))
+
+
+def fold_node(node: Tensor):
+    """The constant ``node`` evaluates to, or ``None`` when it cannot or should not be folded."""
+    name = node.op.name
+    if name in NOT_FOLDED or node.op.extra.get("fold") is False:
+        return None
+    if not node.inputs and name != "full":  # other nullary ops are left to the backend
+        return None
+    size = node.static_size
+    if size is None or size > MAX_FOLDED_ELEMENTS:
+        return None
+    shape_only = _shape_only(node)
+    args = []
+    for k, inp in enumerate(node.inputs):
+        if k in shape_only and inp.static_size is not None:
+            args.append(np.broadcast_to(np.zeros((), inp.dtype), inp.shape))  # shape without data
+        elif inp.op.name == "constant" and inp.attrs["value"].size <= MAX_OPERAND_ELEMENTS:
+            args.append(inp.attrs["value"])
+        else:
+            return None
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(node.op.impl(*args, **node.attrs))
+    except Exception:  # leave it to run time, where the error names the node
+        return None
+    if value.shape != node.shape:
+        return None
+    return constant(value.astype(node.dtype, copy=False), dtype=node.dtype, name=node.name)
+
+
+def fold_constants(program: Program) -> Program:
+    """Replace nodes computable at compile time by ``constant`` nodes.
+
+    A node is folded when every input is a constant, or is read for its shape only
+    (``full_like``, ``count``, ``*_like`` references) and has a fully static shape, and its
+    result has a static shape of at most ``MAX_FOLDED_ELEMENTS`` elements; ``full`` nodes
+    that small are folded too. The value is the op's NumPy rule (the reference backend's),
+    cast to the node's dtype, so results are bit-identical to the unoptimized program.
+    Placeholders, Variables (state) and nodes whose NumPy rule raises are never folded.
+    Folding is done in one topological sweep, so whole constant subgraphs collapse.
+    """
+    return rewrite(program, lambda node, original: fold_node(node), "fold_constants")

@@ -1,0 +1,1 @@
+"""Tests of every op: forward values, derivative rules (VJP/JVP) and their conventions."""
