@@ -573,3 +573,17 @@ def test_gradient_graphs_have_no_nan_from_unselected_branches():
     np.testing.assert_allclose(a, pv * xv ** (pv - 1))
     np.testing.assert_allclose(b, [0.0, 0.0, 2.0 ** 1.5 * np.log(2.0)])
     np.testing.assert_allclose(c, [0.0, 0.0, 2.0 ** 1.5 * np.log(2.0) ** 2])
+
+
+def test_repeated_derivatives_of_powers_at_zero_are_finite():
+    """d^k/dx^k x**3 at 0 is 0, 0, 6, 0 (not nan from 0 * 0**-1); x**0 has derivative 0 at 0."""
+    x = ph((), name="x")
+    d = x ** 3
+    ds = []
+    for _ in range(4):
+        d = sad.grad(d, x)
+        ds.append(d)
+    ds.append(sad.grad(x ** 0, x))
+    ds.append(sad.jvp(sad.jvp(sad.jvp(sad.jvp(x ** 3, x, 1.0), x, 1.0), x, 1.0), x, 1.0))
+    np.testing.assert_array_equal(run([x], ds, np.array(0.0)), [0.0, 0.0, 6.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(run([x], ds, np.array(2.0)), [12.0, 12.0, 6.0, 0.0, 0.0, 0.0])

@@ -84,7 +84,12 @@ NEGATIVE = defop(
 
 
 def _pow_grad_base(a, b):
-    return multiply(b, power(a, subtract(b, 1)))
+    # d(a**b)/da = b * a**(b-1); at 0**0 it is 0 (not 0 * 0**-1 = nan), so repeated derivatives of
+    # polynomials x**n stay finite at x = 0 (the exponent reaches 0 after n derivatives).
+    if b.op.name == "constant" and np.all(b.attrs["value"] != 0):
+        return multiply(b, power(a, subtract(b, 1)))  # no 0**0 possible: keep the graph small
+    zero_pow_zero = logical_and(equal(a, 0), equal(b, 0))
+    return multiply(b, power(a, subtract(where(zero_pow_zero, ones_like(b), b), 1)))
 
 
 def _pow_grad_exp(out, a):

@@ -105,7 +105,7 @@ def inputs(*specs):
 
 
 def fmt_shapes(*shapes):
-    return "+".join("(" + ",".join(map(str, s)) + ")" for s in shapes)
+    return "+".join("(" + ",".join(map(str, s)) + ("," if len(s) == 1 else "") + ")" for s in shapes)
 
 
 # --- elementwise binary, with broadcasting ----------------------------------------------------------

@@ -1,0 +1,68 @@
+"""The numba backend's disk cache: reuse across processes, corrupt entries, concurrent compiles."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np, staticad as sad
+    x = sad.placeholder((None,), "float64", name="x")
+    loss = sad.sum(sad.tanh(x) * 3.0 + x * x)
+    f = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    l, g = f(np.array([0.5, -1.0]))
+    assert abs(float(l) - (3 * (np.tanh(0.5) + np.tanh(-1.0)) + 1.25)) < 1e-12
+    print("cache_hit", f.stats["cache_hit"])
+""")
+
+
+def _run(cache_dir, script=SCRIPT):
+    env = dict(os.environ, STATICAD_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_fresh_process_hits_the_disk_cache(tmp_path):
+    first = _run(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "cache_hit False" in first.stdout
+    second = _run(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "cache_hit True" in second.stdout
+    assert (tmp_path.stat().st_mode & 0o777) == 0o700 or tmp_path.exists()
+    assert list((tmp_path / "modules").glob("staticad_gen_*.py"))
+
+
+def test_corrupt_entry_is_discarded_and_rebuilt(tmp_path):
+    assert _run(tmp_path).returncode == 0
+    (entry,) = (tmp_path / "modules").glob("staticad_gen_*.py")
+    entry.write_text(entry.read_text()[:200])  # half-written file
+    again = _run(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "corrupt cache entry" in again.stderr
+    assert "cache_hit False" in again.stdout
+    assert _run(tmp_path).stdout.strip().endswith("cache_hit True")
+
+
+def test_two_processes_compiling_at_once_both_succeed(tmp_path):
+    env = dict(os.environ, STATICAD_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "cache_hit" in out
+
+
+def test_cache_dir_is_private(tmp_path):
+    from staticad.backends import cache
+    target = tmp_path / "fresh"
+    os.environ["STATICAD_CACHE_DIR"] = str(target)
+    try:
+        assert cache.cache_dir() == target
+        assert (target.stat().st_mode & 0o777) == 0o700
+    finally:
+        del os.environ["STATICAD_CACHE_DIR"]
