@@ -37,6 +37,7 @@ class Function:
             "fused_ops": getattr(self._exec, "fused_ops", 0),
             "compile_seconds": 0.0,
             "cache_hit": bool(getattr(self._exec, "cache_hit", False)),
+            "passes": [tuple(p) for p in getattr(self._exec, "pass_report", [])],
         }
         self.stats["compile_seconds"] = time.perf_counter() - t0
 

@@ -10,7 +10,7 @@ Rules (``x`` any tensor, ``c`` a constant or fill whose elements all equal one v
 * ``x*1``, ``1*x``, ``x+0``, ``0+x``, ``x-0``, ``x/1``, ``x**1`` -> ``x``; ``x*(-1)``, ``x/(-1)`` -> ``-x``;
   ``x**0`` -> ones; ``-(-x)`` -> ``x`` -- only when broadcasting ``c`` cannot change ``x``'s shape
   and the result dtype is ``x``'s. ``x+0`` -> ``x`` keeps ``x = -0.0`` as ``-0.0`` where IEEE
-  gives ``+0.0``: the only difference, and one no comparison can see.
+  gives ``+0.0``: the only difference (the two compare equal; only the sign bit differs).
 * ``x*0`` -> zeros for integer and bool ``x`` only. For floats it stays: IEEE gives NaN for
   ``x = inf/NaN`` and ``-0.0`` for negative ``x``, and a placeholder may hold any of those.
 * A fill (``full_like``, a broadcast of a uniform constant, ``full``) feeding an elementwise
@@ -127,6 +127,7 @@ def _exact_round_trip(src: np.dtype, mid: np.dtype) -> bool:
 
 # --- rules ------------------------------------------------------------------------------------
 def fills_to_scalars(node, shapes):
+    """A uniform operand of an elementwise op -> a 0-d constant, when another operand keeps the shape."""
     if not node.op.elementwise or len(node.inputs) < 2:
         return None
     inputs = list(node.inputs)
@@ -148,6 +149,7 @@ def fills_to_scalars(node, shapes):
 
 
 def arithmetic_identity(node, shapes):
+    """``x*1, x+0, x-0, x/1, x**1 -> x``; ``x*-1, x/-1 -> -x``; ``x**0 -> 1``; integer ``x*0 -> 0``."""
     name = node.op.name
     if name not in ("add", "subtract", "multiply", "divide", "power"):
         return None
@@ -165,7 +167,7 @@ def arithmetic_identity(node, shapes):
         if name == "multiply" and v == 0 and x.dtype.kind in "biu":
             return ops.full_like(x, 0, dtype=node.dtype)
         if c_right:
-            if (name in ("subtract",) and v == 0) or (name in ("divide", "power") and v == 1):
+            if (name == "subtract" and v == 0) or (name in ("divide", "power") and v == 1):
                 return x
             if name == "divide" and v == -1:
                 return ops.negative(x)
@@ -175,12 +177,14 @@ def arithmetic_identity(node, shapes):
 
 
 def double_negation(node, shapes):
+    """``-(-x) -> x``."""
     if node.op.name == "negative" and node.inputs[0].op.name == "negative":
         return node.inputs[0].inputs[0]
     return None
 
 
 def redundant_cast(node, shapes):
+    """``astype`` to ``x``'s own dtype, or back from an exact widening, -> ``x``."""
     if node.op.name != "astype":
         return None
     x = node.inputs[0]
@@ -192,6 +196,7 @@ def redundant_cast(node, shapes):
 
 
 def redundant_shape_op(node, shapes):
+    """Shape ops (and ``stop_gradient``) that provably return their operand unchanged -> the operand."""
     name = node.op.name
     x = node.inputs[0] if node.inputs else None
     if name in ("sum_to_like", "reshape_like") and shapes.same(x, node.inputs[1]):
@@ -240,8 +245,9 @@ def simplify(program: Program) -> Program:
 
     Guarantees: every output and update value keeps its static shape, dtype and run-time
     shape, and its value bit for bit, except for the documented float cases (``x+0`` keeps
-    a ``-0.0``; ``sum`` of a fill becomes one multiply: rounding and the sign of an empty sum). No rule assumes a placeholder,
-    Variable or computed value is finite. Placeholders and Variables are kept.
+    a ``-0.0``; ``sum`` of a fill becomes one multiply: rounding, and the sign of an empty
+    sum). No rule assumes a placeholder, Variable or computed value is finite. Placeholders
+    and Variables are kept.
     """
     for _ in range(MAX_SWEEPS):
         shapes = RuntimeShapes(program)

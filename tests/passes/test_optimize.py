@@ -119,7 +119,7 @@ def _build(data):
     return inputs, shapes, outputs + [loss] + list(grads)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31 - 1))
 def test_random_graphs_and_their_gradients_evaluate_the_same(data, seed):
     inputs, shapes, outputs = _build(data)

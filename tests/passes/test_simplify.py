@@ -129,6 +129,17 @@ def test_sum_of_a_broadcast_constant_is_a_multiply_by_the_count():
     assert_same_values(before, after, [np.zeros((0, 3))])
 
 
+def test_gradient_of_a_scalar_bias_is_the_element_count():
+    x = sad.placeholder((None, 3), "float64", name="x")
+    s = sad.placeholder((), "float64", name="s")
+    before = program([x, s], [sad.grad((x + s).sum(), s)])
+    assert op_counts(before)["sum_to_like"] == 1
+    after = simplify(before)
+    assert after.outputs[0].op.name == "count"          # 1.0 * count(x + s) -> count(x + s)
+    assert_same_values(before, after, [np.zeros((5, 3)), np.float64(1.0)])
+    assert_same_values(before, after, [np.zeros((0, 3)), np.float64(1.0)])
+
+
 def test_sum_of_a_broadcast_placeholder_stays():
     # s * count would be NaN for s = inf and an empty x, where the sum is 0
     x = sad.placeholder((None, 3), "float64", name="x")
