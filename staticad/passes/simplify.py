@@ -149,7 +149,7 @@ def fills_to_scalars(node, shapes):
 
 
 def arithmetic_identity(node, shapes):
-    """``x*1, x+0, x-0, x/1, x**1 -> x``; ``x*-1, x/-1 -> -x``; ``x**0 -> 1``; integer ``x*0 -> 0``."""
+    """``x*1, x+0, x-0, x/1, x**1 -> x``; ``x*-1, x/-1 -> -x``; ``x**0 -> 1``; ``x**2 -> x*x``; integer ``x*0 -> 0``."""
     name = node.op.name
     if name not in ("add", "subtract", "multiply", "divide", "power"):
         return None
@@ -173,6 +173,8 @@ def arithmetic_identity(node, shapes):
                 return ops.negative(x)
             if name == "power" and v == 0:
                 return ops.full_like(x, 1, dtype=node.dtype)
+            if name == "power" and v == 2:
+                return ops.square(x)  # one multiply instead of a pow call (exact in IEEE)
     return None
 
 

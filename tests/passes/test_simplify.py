@@ -168,3 +168,21 @@ def test_unknown_relations_are_left_alone():
     after = simplify(before)
     assert [o.op.name for o in after.outputs] == ["sum_to_like", "broadcast_like"]
     assert_same_values(before, after, [np.ones((1, 3)), np.ones((4, 3))])
+
+
+def test_power_two_becomes_square():
+    import numpy as np
+    import staticad as sad
+    from staticad.passes.simplify import simplify
+    from staticad.program import Program
+    from staticad.backends.numpy_backend import compile_program
+    x = sad.placeholder((None,), "float64", name="x")
+    y = (x - 1.5) ** 2
+    prog = Program.build("p", [x], [y], [])
+    out = simplify(prog)
+    names = [n.op.name for n in out.nodes]
+    assert "power" not in names and "square" in names
+    v = np.array([0.0, 2.0, -3.0, np.inf, np.nan])
+    a = compile_program(prog).run([v])[0][0]
+    b = compile_program(out).run([v])[0][0]
+    np.testing.assert_array_equal(a, b)
