@@ -132,30 +132,95 @@ def fuse_elementwise(program) -> KernelPlan:
             if i.op.name not in sources and step_of(i) is not here:
                 steps.add_edge(step_of(i), here)
 
-    _mark_stores(program, kernels, kernel_of, sym)
     steps = _order_steps(program, kernels, kernel_of, sym)
+    _collect_operands(kernels, sym)
+    _recompute_cheap_values(steps, kernel_of, sym)
+    _mark_stores(program, kernels, sym)
+    _drop_dead_members(kernels, sym)
     return KernelPlan(steps, kernel_of, sym, program)
 
 
-def _mark_stores(program, kernels, kernel_of, sym):
-    roots = set(program.roots)
-    readers: dict = {}
-    for node in program.nodes:
-        for i in value_inputs(node, sym):
-            readers.setdefault(i, []).append(node)
+def _drop_dead_members(kernels, sym):
+    """Members neither stored nor read inside their kernel (recomputed elsewhere) are dropped."""
+    for k in kernels:
+        needed = set(k.stored)
+        for n in k.sinks:
+            needed.update(i for i in value_inputs(n, sym))
+        for m in reversed(k.members):
+            if m in needed:
+                needed.update(value_inputs(m, sym))
+        k.members = [m for m in k.members if m in needed]
+
+
+def _collect_operands(kernels, sym):
     for k in kernels:
         members = set(k.members)
-        for m in k.members:
-            # a sink of the same kernel reads the value inside the loop
-            outside = [r for r in readers.get(m, []) if kernel_of.get(r) is not k]
-            if m in roots or outside:
-                k.stored.append(m)
-        seen = set()
+        k.operands = []
         for n in k.nodes():
             for i in value_inputs(n, sym):
-                if i not in members and i not in seen:
-                    seen.add(i)
+                if i not in members and i not in k.operands:
                     k.operands.append(i)
+
+
+CHEAP_OPS = {"add", "subtract", "multiply", "negative", "square", "abs", "relu", "sign", "maximum", "minimum",
+             "where", "astype", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+             "logical_and", "logical_or", "logical_not", "broadcast_like", "broadcast_to", "full_like", "full",
+             "stop_gradient"}
+MAX_RECOMPUTED_OPS = 4
+
+
+def _recompute_cheap_values(steps, kernel_of, sym):
+    """Recompute instead of store: a later kernel over the same iteration space that reads a
+    value of an earlier kernel recomputes it from that kernel's inputs when the value is cheap
+    (at most ``MAX_RECOMPUTED_OPS`` arithmetic/compare ops, no transcendental) and doing so reads
+    at most one extra full-size array. The earlier kernel then no longer writes the value
+    (unless someone else needs it): one store and one load per element saved, one load at most
+    added. Example: the relu mask of a training step is recomputed by the backward kernel."""
+    for k2 in [s for s in steps if isinstance(s, LoopKernel)]:
+        for o in list(k2.operands):
+            k1 = kernel_of.get(o)
+            if k1 is None or k1 is k2 or o not in k1.members or k1.sym != k2.sym:
+                continue
+            sub, leaves, stack, ok = [], [], [o], True
+            while stack and ok:
+                n = stack.pop()
+                if n in sub:
+                    continue
+                if n.op.name not in CHEAP_OPS or len(sub) >= MAX_RECOMPUTED_OPS:
+                    ok = False
+                    break
+                sub.append(n)
+                for i in value_inputs(n, sym):
+                    if i in k1.members:
+                        stack.append(i)
+                    elif i not in leaves:
+                        leaves.append(i)
+            if not ok:
+                continue
+            new_leaves = [leaf for leaf in leaves if leaf not in k2.operands]
+            if sum(1 for leaf in new_leaves if sym[leaf] == k2.sym) > 1:
+                continue
+            order = [m for m in k1.members if m in sub]  # k1's members are topologically ordered
+            k2.members = order + k2.members
+            k2.operands.remove(o)
+            k2.operands += new_leaves
+
+
+def _mark_stores(program, kernels, sym):
+    """A member is written to memory only when it is an output or a node outside every kernel
+    computing it reads it."""
+    roots = set(program.roots)
+    readers: dict = {}
+    for r in program.nodes:
+        for i in value_inputs(r, sym):
+            readers.setdefault(i, []).append(r)
+    kernels_of: dict = {}
+    for k in kernels:
+        for n in k.nodes():
+            kernels_of.setdefault(n, []).append(k)
+    for k in kernels:
+        k.stored = [m for m in k.members if m in roots or any(
+            not any(m in kk.members for kk in kernels_of.get(r, ())) for r in readers.get(m, ()))]
 
 
 def _order_steps(program, kernels, kernel_of, sym):

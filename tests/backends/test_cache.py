@@ -36,6 +36,14 @@ def test_fresh_process_hits_the_disk_cache(tmp_path):
     assert list((tmp_path / "modules").glob("staticad_gen_*.py"))
 
 
+def test_cache_hit_does_not_depend_on_what_was_built_before(tmp_path):
+    assert _run(tmp_path).returncode == 0
+    other_first = "import staticad as sad\n[sad.placeholder((3,)) * 2 for _ in range(50)]\n" + SCRIPT
+    again = _run(tmp_path, other_first)
+    assert again.returncode == 0, again.stderr
+    assert "cache_hit True" in again.stdout
+
+
 def test_corrupt_entry_is_discarded_and_rebuilt(tmp_path):
     assert _run(tmp_path).returncode == 0
     (entry,) = (tmp_path / "modules").glob("staticad_gen_*.py")

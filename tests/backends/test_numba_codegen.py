@@ -1,0 +1,91 @@
+"""What the numba backend's planner and code generator do, seen through the plan and f.source."""
+import math
+
+import numpy as np
+
+import staticad as sad
+from staticad.backends import numba_codegen
+
+
+def _mlp_step():
+    rng = np.random.default_rng(0)
+    W1 = sad.Variable(rng.standard_normal((20, 8)).astype("float32"), name="W1")
+    b1 = sad.Variable(np.zeros(8, "float32"), name="b1")
+    W2 = sad.Variable(rng.standard_normal((8, 3)).astype("float32"), name="W2")
+    x = sad.placeholder((None, 20), name="x")
+    y = sad.placeholder((None, 3), name="y")
+    loss = ((y - sad.relu(x @ W1 + b1) @ W2) ** 2).sum()
+    params = [W1, b1, W2]
+    return x, y, loss, params
+
+
+def test_one_entry_point_and_forward_backward_share_a_loop():
+    x = sad.placeholder((None,), "float64", name="x")
+    loss = sad.sum(sad.sin(x) * 2.0)
+    f = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    assert f.source.count("@njit") == 1
+    plan = f._exec.plan
+    assert len(plan.kernels) == 1  # sin(x), its sum and the gradient 2*cos(x): one pass over x
+    names = {n.op.name for n in plan.kernels[0].nodes()}
+    assert {"sin", "cos", "sum"} <= names
+    v = np.linspace(-3, 3, 11)
+    l, g = f(v)
+    np.testing.assert_allclose(g, 2 * np.cos(v), rtol=1e-14)
+
+
+def test_relu_mask_is_recomputed_not_stored():
+    x, y, loss, params = _mlp_step()
+    f = sad.function([x, y], [loss] + sad.grad(loss, params), backend="numba")
+    stored = [m.op.name for k in f._exec.plan.kernels for m in k.stored]
+    assert "astype" not in stored and "greater" not in stored  # the mask never goes to memory
+    recomputing = [k for k in f._exec.plan.kernels if any(m.op.name == "greater" for m in k.members)]
+    assert recomputing and all("relu" not in {m.op.name for m in k.stored} or len(k.members) <= 3
+                               for k in recomputing)
+    ref = sad.function([x, y], [loss] + sad.grad(loss, params), backend="numpy")
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((5, 20)), rng.standard_normal((5, 3))
+    for a, b in zip(f(X, Y), ref(X, Y)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5)
+
+
+def test_dead_buffers_are_reused():
+    x = sad.placeholder((64, 64), "float64", name="x")
+    a = sad.sin(x)                 # kernel buffer, dead after the first matmul
+    b = sad.cos(a @ x)             # same shape and dtype: may take a's buffer
+    c = sad.tanh(b @ x)
+    f = sad.function([x], c, backend="numba")
+    assert "reuses a dead buffer" in f.source
+    v = np.random.default_rng(2).standard_normal((64, 64)) * 0.1
+    np.testing.assert_allclose(f(v), np.tanh(np.cos(np.sin(v) @ v) @ v), rtol=1e-12)
+
+
+def test_large_flat_kernels_run_in_parallel_blocks_and_sum_accurately():
+    n = numba_codegen.PARALLEL_MIN + 12345
+    x = sad.placeholder((None,), "float64", name="x")
+    loss = sad.sum(x * 1e-3 + 1.0)
+    f = sad.function([x], [loss, sad.grad(loss, x), sad.sum(x)], backend="numba")
+    assert "prange" in f.source and "parallel=True" in f.source
+    v = np.random.default_rng(3).uniform(0, 1, n)
+    l, g, s = f(v)
+    exact = math.fsum(v)
+    numpy_err = abs(float(np.sum(v)) - exact)
+    assert abs(float(s) - exact) <= max(4 * numpy_err, 1e-9 * exact)
+    np.testing.assert_allclose(l, math.fsum(v * 1e-3 + 1.0), rtol=1e-13)
+    np.testing.assert_allclose(g, np.full(n, 1e-3), rtol=1e-15)
+    small = f(v[:1000])  # below the threshold: the serial path
+    np.testing.assert_allclose(small[2], np.sum(v[:1000]), rtol=1e-13)
+
+
+def test_no_threads_beside_blas():
+    x = sad.placeholder((None, 4), "float64", name="x")
+    w = sad.constant(np.ones((4, 2)))
+    f = sad.function([x], sad.sum(sad.sin(x @ w)), backend="numba")
+    assert "parallel=True" not in f.source and "prange" not in f.source
+
+
+def test_generated_source_is_deterministic():
+    def build():
+        x = sad.placeholder((None, 3), "float32", name="x")
+        loss = sad.sum(sad.tanh(x) * sad.exp(-x))
+        return sad.function([x], [loss, sad.grad(loss, x)], backend="numba").source
+    assert build() == build()
