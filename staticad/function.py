@@ -29,6 +29,9 @@ class Function:
         self.backend = _backends.get(backend)
         self._exec = self.backend.compile_program(self.program)
         self._by_name = {p.name: i for i, p in enumerate(self.inputs)}
+        self._n_inputs = len(self.inputs)
+        self._specs = [(p, p.dtype, len(p.shape), tuple((i, d) for i, d in enumerate(p.shape) if d is not None))
+                       for p in self.inputs]
         self.stats = {
             "backend": self.backend.NAME,
             "nodes_declared": len(self.program.nodes),
@@ -43,10 +46,32 @@ class Function:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        arrays = self._bind(args, kwargs)
+        if kwargs or len(args) != self._n_inputs:
+            arrays = self._bind(args, kwargs)
+        else:
+            arrays = self._fast_bind(args)
         outs, new_values = self._exec.run(arrays)
-        self._apply_updates(new_values)
+        if new_values:
+            self._apply_updates(new_values)
+        if self._single:
+            return outs[0]
         return self._result(outs)
+
+    def _fast_bind(self, args) -> list:
+        """Positional arrays that already have the right dtype and shape pass untouched;
+        anything else goes through the full conversion and its error messages."""
+        out = []
+        for (p, dtype, ndim, static), v in zip(self._specs, args):
+            if type(v) is np.ndarray and v.dtype == dtype and v.ndim == ndim:
+                shape = v.shape
+                for i, d in static:
+                    if shape[i] != d:
+                        break
+                else:
+                    out.append(v)
+                    continue
+            out.append(_convert(p, v))
+        return out
 
     def _bind(self, args, kwargs) -> list:
         n = len(self.inputs)

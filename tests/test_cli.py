@@ -70,7 +70,7 @@ def test_hand_versions_against_closed_forms():
     assert fn(*args) == pytest.approx(2 * float(args[0]) + 3)
     # hessian: symmetric, and its product with a vector matches a finite difference of the gradient
     w = WORKLOADS["hessian"]
-    case = w.case()
+    case = w.case(100)
     fn, args = build_hand(w, case)
     h = fn(*args)
     x = case.inputs["x"]

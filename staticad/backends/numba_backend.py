@@ -69,10 +69,12 @@ class NumbaExecutable:
 
     def run(self, arrays: list, timings=None):
         args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
-        args += [v._storage for v in self._variables]
-        args += self._constants
+        if self._variables:
+            args += [v._storage for v in self._variables]
+        if self._constants:
+            args += self._constants
         if timings is None:
-            return list(self.entry(*args)), []
+            return self.entry(*args), ()
         # profiling: the whole native entry point is one timed call; Variables are restored
         # afterwards so that profiling a training step changes nothing
         saved = [v._storage.copy() for v in self._variables]

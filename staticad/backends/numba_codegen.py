@@ -247,7 +247,7 @@ class NumbaCodegen:
         for o in k.operands:
             if o in self.inline:
                 scalars[o] = literal(o.attrs["value"].item(), o.dtype)
-            elif o.ndim == 0:
+            elif o.static_size == 1:  # one value broadcast over the loop: read it once
                 s = self.fresh_name("s")
                 w(f"{s} = {self.ident(o)}.item()")
                 scalars[o] = s
@@ -262,9 +262,10 @@ class NumbaCodegen:
             accs[s] = self._init_acc(s, k)
         # flat path possible?
         flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
-            a["sym"] == () or a["sym"] == S for a in accs.values())
+            a["sym"] == () or len(a["sym"]) == r for a in accs.values())
         if flat:
             conds = [f"{arr_name[o]}.shape == {shape_t}" for o in arrays if self.sym[o] != S]
+            conds += [f"{a['name']}.shape == {shape_t}" for a in accs.values() if a["array"] and a["sym"] != S]
             size = " * ".join(D) if D else "1"
             if conds:
                 w(f"if {' and '.join(conds)}:")
@@ -421,11 +422,11 @@ class NumbaCodegen:
         if name == "norm":
             return ()
         if name == "sum_to_like":
-            return self.sym[s.inputs[1]]
+            acc = self.sym[s.inputs[1]]
+            return () if all(d == 1 for d in acc) else acc
         axes = s.attrs["axes"]
-        if len(axes) == len(x_sym):
-            return ()
-        return tuple(1 if i in axes else d for i, d in enumerate(x_sym))
+        acc = tuple(1 if i in axes else d for i, d in enumerate(x_sym))
+        return () if all(d == 1 for d in acc) else acc  # everything reduced: a scalar accumulator
 
     def _acc_dtype(self, s) -> str:
         x = s.inputs[0]

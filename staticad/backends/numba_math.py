@@ -75,7 +75,7 @@ import math
 import numpy as np
 from numba import njit
 
-_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 
 _F32 = np.float32
 _F64 = np.float64
@@ -348,109 +348,123 @@ def _two_over_pi_mod4(shift: int, frac_bits: int) -> int:
     return (_TWO_OVER_PI >> s) & ((4 << frac_bits) - 1)
 
 
+def _window_words(shift: int, frac_bits: int, nlimbs: int):
+    """floor((2^shift * 2/pi mod 4) * 2^frac_bits) cut into ``nlimbs`` 30-bit limbs (top first),
+    packed two per int64 word (first limb in the high half; an odd last limb alone)."""
+    a = _two_over_pi_mod4(shift, frac_bits)
+    limbs = [(a >> (30 * (nlimbs - 1 - i))) & ((1 << 30) - 1) for i in range(nlimbs)]
+    words = [(limbs[i] << 30) | limbs[i + 1] for i in range(0, nlimbs - 1, 2)]
+    return words + limbs[-1:] if nlimbs % 2 else words      # an odd last limb: low bits of a word
+
+
 def _build_f32_table():
-    """Rows E = -1..127 (exponent of |x|): (c0, c1, tail) with c0 + c1 + tail = 2^(E-23)*2/pi mod 4;
-    c0 holds the bits 2^1..2^-27 and c1 the bits 2^-28..2^-56 (29 bits each, so M*c is exact for a
-    24-bit mantissa M), tail the rest rounded."""
-    F = 120
-    rows = []
-    for E in range(-1, 128):
-        a = _two_over_pi_mod4(E - 23, F)
-        c0 = a >> (F - 27)
-        c1 = (a >> (F - 56)) & ((1 << 29) - 1)
-        tail = a & ((1 << (F - 56)) - 1)
-        rows.append((math.ldexp(c0, -27), math.ldexp(c1, -56), math.ldexp(float(tail), -F)))
-    return np.array(rows, dtype=np.float64)
+    """Rows E = -1..127 (the exponent of |x|): A = floor(a * 2^88), a = 2^(E-23) * 2/pi mod 4, as
+    three 30-bit limbs in two int64 words. x*2/pi mod 4 = M*a mod 4 for the 24-bit integer mantissa
+    M, and M*A mod 2^90 is computed exactly with 30-bit limb products (< 2^54)."""
+    return np.array([_window_words(E - 23, 88, 3) for E in range(-1, 128)], dtype=np.int64)
 
 
-def _build_f64_tables():
-    """Rows E = -1..1023: integer chunks of a(s) = 2^s * 2/pi mod 4 for s = E-25 (high 26 mantissa
-    bits) and s = E-52 (low 27 bits): chunk i is floor(a * 2^(24+26i)) mod 2^26 (chunk 0 mod 2^26 holds
-    2^1..2^-24), plus the rest below 2^-102 as a float tail."""
-    F = 180
-    ints, tails = [], []
-    for E in range(-1, 1024):
-        row_i, row_t = [], []
-        for s in (E - 25, E - 52):
-            a = _two_over_pi_mod4(s, F)
-            for i in range(4):
-                row_i.append((a >> (F - 24 - 26 * i)) & ((1 << 26) - 1))
-            row_t.append(math.ldexp(float(a & ((1 << (F - 102)) - 1)), -F))
-        ints.append(row_i)
-        tails.append(row_t)
-    return np.array(ints, dtype=np.int64), np.array(tails, dtype=np.float64)
+def _build_f64_table():
+    """Rows E = -1..1023: A = floor(a * 2^178), a = 2^(E-52) * 2/pi mod 4, as six 30-bit limbs in three
+    int64 words (truncation error of the product with a 53-bit mantissa < 2^-125)."""
+    return np.array([_window_words(E - 52, 178, 6) for E in range(-1, 1024)], dtype=np.int64)
 
 
 _PH32 = _build_f32_table()
-_PH64I, _PH64T = _build_f64_tables()
+_PH64 = _build_f64_table()
 
 _S_PIO4_32 = _F32(np.nextafter(np.float32(math.pi / 4), np.float32(0)))   # < pi/4: no reduction below
 _S_PIO4_64 = _F64(np.nextafter(math.pi / 4, 0))
 _S_PIO2 = _F64(math.pi / 2)
+_S_PIO2_HI = _trunc(math.pi / 2, 26, _F64)                  # exact split of _S_PIO2 (26 + 27 bits)
+_S_PIO2_MID = _F64(math.pi / 2 - float(_S_PIO2_HI))
 _S_PIO2_LO = _F64(math.ldexp(float((_pi_fixed(200) >> 1) - (int(math.ldexp(math.pi / 2, 200)))), -200))
-_S_FOUR = _F64(4.0)
-_S_QUARTER = _F64(0.25)
-_S_2M50 = _F64(2.0 ** -50)
-_S_2M102 = _F64(2.0 ** -102)
-_M26 = _I64((1 << 26) - 1)
-_M27 = _I64((1 << 27) - 1)
+_S_2M28 = _F64(2.0 ** -28)
+_S_2M58 = _F64(2.0 ** -58)
+_S_2M88 = _F64(2.0 ** -88)
+_S_2M118 = _F64(2.0 ** -118)
+_M30 = _I64((1 << 30) - 1)
+_SPLIT_MASK = _I64(-(1 << 27))                              # clears the low 27 mantissa bits
 
 
 @njit(**_OPTS)
 def _reduce_f32(ax):
-    """ax = |x| (float32, finite) -> (y, q): |x| = q*pi/2 + y (mod 2 pi), y float64 in [-pi/4, pi/4]."""
-    small = ax < _S_PIO4_32
+    """ax = |x| (float32, finite) -> (y, q): |x| = q*pi/2 + y (mod 2 pi), y float64, |y| <= pi/4."""
     bits = _I64(_F32(ax).view(_I32))
     row = ((bits >> 23) & 0xFF) - 126                 # E + 1 for E = -1..127
     row = row if row > 0 else 0
-    row = row if row < 128 else 128                   # inf/NaN: any row, result replaced later
-    m = _F64((bits & _L32_MASK) | 0x800000)           # 24-bit integer mantissa
-    p0 = m * _PH32[row, 0]                            # exact, < 2^26
-    p1 = m * _PH32[row, 1]                            # exact, < 2^-3
-    p2 = m * _PH32[row, 2]
-    p0 = p0 - _S_FOUR * np.floor(p0 * _S_QUARTER)     # mod 4, exact
-    k = np.rint(p0 + p1)
-    r = ((p0 - k) + p1) + p2                          # quadrant units, |r| <= 1/2 (+tiny)
-    y = r * _S_PIO2
-    q = _I64(k) & 3
+    row = row if row < 128 else 128                   # inf/NaN: any row, the result is replaced
+    m = (bits & _L32_MASK) | 0x800000                 # 24-bit integer mantissa
+    w0 = _PH32[row, 0]                                # limbs A0 | A1
+    w1 = _PH32[row, 1]                                # limb A2
+    s0 = m * w1                                       # column sums < 2^55
+    s1 = m * (w0 & _M30) + (s0 >> 30)
+    s2 = m * (w0 >> 30) + (s1 >> 30)
+    t2 = s2 & _M30                                    # x*2/pi mod 4 = t2/2^28 + t1/2^58 + t0/2^88
+    k = (t2 + (1 << 27)) >> 28                        # nearest quadrant
+    f1 = _F64(t2 - (k << 28)) * _S_2M28               # exact
+    f2 = _F64(s1 & _M30) * _S_2M58                    # exact
+    f3 = _F64(s0 & _M30) * _S_2M88
+    y = ((f1 + f2) + f3) * _S_PIO2                    # relative error ~2^-52 (exact when f1+f2 small)
+    small = ax < _S_PIO4_32
     y = _F64(ax) if small else y
-    q = 0 if small else q
+    q = 0 if small else k & 3
     return y, q
 
 
 @njit(**_OPTS)
 def _reduce_f64(ax):
-    """ax = |x| (float64, finite) -> (y, q) with |x| = q*pi/2 + y (mod 2 pi), |y| <= pi/4."""
-    small = ax < _S_PIO4_64
+    """ax = |x| (float64, finite) -> (y, yl, q): |x| = q*pi/2 + y + yl (mod 2 pi), |y| <= pi/4,
+    y + yl a double-double."""
     bits = _F64(ax).view(_I64)
     row = ((bits >> 52) & 0x7FF) - 1022               # E + 1 for E = -1..1023
     row = row if row > 0 else 0
     row = row if row < 1024 else 1024
     mant = (bits & _L64_MASK) | 0x10000000000000
-    mh = mant >> 27                                   # 26 bits
-    ml = mant & _M27                                  # 27 bits
-    # integer limbs at scales 2^-24, 2^-50, 2^-76, 2^-102 (each sum < 2^54)
-    l0 = mh * _PH64I[row, 0] + ml * _PH64I[row, 4]
-    l1 = mh * _PH64I[row, 1] + ml * _PH64I[row, 5]
-    l2 = mh * _PH64I[row, 2] + ml * _PH64I[row, 6]
-    l3 = mh * _PH64I[row, 3] + ml * _PH64I[row, 7]
-    tail = _F64(mh) * _PH64T[row, 0] + _F64(ml) * _PH64T[row, 1]
-    l2 = l2 + (l3 >> 26)
-    l3 = l3 & _M26
-    l1 = l1 + (l2 >> 26)
-    l2 = l2 & _M26
-    l0 = (l0 + (l1 >> 26)) & _M26                     # mod 4
-    l1 = l1 & _M26
-    k = (l0 + (1 << 23)) >> 24                        # nearest quadrant
-    l0 = l0 - (k << 24)
-    hi = _F64((l0 << 26) + l1) * _S_2M50              # exact
-    mid = _F64((l2 << 26) + l3) * _S_2M102            # exact
-    rh = hi + mid
-    rl = ((hi - rh) + mid) + tail
-    y = rh * _S_PIO2 + (rh * _S_PIO2_LO + rl * _S_PIO2)
+    m0 = mant & _M30
+    m1 = mant >> 30                                   # 23 bits
+    w0 = _PH64[row, 0]
+    w1 = _PH64[row, 1]
+    w2 = _PH64[row, 2]
+    a0 = w0 >> 30
+    a1 = w0 & _M30
+    a2 = w1 >> 30
+    a3 = w1 & _M30
+    a4 = w2 >> 30
+    a5 = w2 & _M30
+    # mant * A mod 2^180 by 30-bit columns (each sum < 2^61)
+    s0 = m0 * a5
+    s1 = m0 * a4 + m1 * a5 + (s0 >> 30)
+    s2 = m0 * a3 + m1 * a4 + (s1 >> 30)
+    s3 = m0 * a2 + m1 * a3 + (s2 >> 30)
+    s4 = m0 * a1 + m1 * a2 + (s3 >> 30)
+    s5 = m0 * a0 + m1 * a1 + (s4 >> 30)
+    t5 = s5 & _M30                                    # value = t5/2^28 + t4/2^58 + t3/2^88 + t2/2^118
+    k = (t5 + (1 << 27)) >> 28
+    f1 = _F64(t5 - (k << 28)) * _S_2M28               # exact
+    f2 = _F64(s4 & _M30) * _S_2M58                    # exact
+    f3 = _F64(s3 & _M30) * _S_2M88 + _F64(s2 & _M30) * _S_2M118
+    rh = f1 + f2                                      # exact when small; |f1| >= |f2| or f1 == 0
+    rl = ((f1 - rh) + f2) + f3
+    # (rh + rl) * pi/2 as a double-double: rh * _S_PIO2 exactly by splitting both factors
+    rhh = _split_hi(rh)
+    rhl = rh - rhh
+    yh = rh * _S_PIO2
+    ye = ((rhh * _S_PIO2_HI - yh) + rhh * _S_PIO2_MID + rhl * _S_PIO2_HI) + rhl * _S_PIO2_MID
+    ye = ye + (rh * _S_PIO2_LO + rl * _S_PIO2)
+    y = yh + ye
+    yl = ye - (y - yh)
+    small = ax < _S_PIO4_64
     y = ax if small else y
+    yl = _F64_ZERO if small else yl
     q = 0 if small else k & 3
-    return y, q
+    return y, yl, q
+
+
+@njit(**_OPTS)
+def _split_hi(v):
+    """v with the low 27 mantissa bits cleared (26 significant bits: products of two such are exact)."""
+    return _I64(_F64(v).view(_I64) & _SPLIT_MASK).view(_F64)
 
 
 @njit(**_OPTS)
@@ -463,13 +477,15 @@ def _sincos_poly_f32(y):
 
 
 @njit(**_OPTS)
-def _sincos_poly_f64(y):
+def _sincos_poly_f64(y, yl):
+    """(sin, cos) of the double-double y + yl, |y| <= pi/4 (yl only as a first-order correction)."""
     z = y * y
-    s = y + (y * z) * (_DS0 + z * (_DS1 + z * (_DS2 + z * (_DS3 + z * (_DS4 + z * (_DS5 + z * _DS6))))))
+    s = y + ((y * z) * (_DS0 + z * (_DS1 + z * (_DS2 + z * (_DS3 + z * (_DS4 + z * (_DS5 + z * _DS6))))))
+             + yl * (_F64_ONE - _F64_HALF * z))
     hz = _F64_HALF * z
     w = _F64_ONE - hz
-    c = w + (((_F64_ONE - w) - hz) + (z * z) * (
-        _DC0 + z * (_DC1 + z * (_DC2 + z * (_DC3 + z * (_DC4 + z * (_DC5 + z * _DC6)))))))
+    c = w + ((((_F64_ONE - w) - hz) + (z * z) * (
+        _DC0 + z * (_DC1 + z * (_DC2 + z * (_DC3 + z * (_DC4 + z * (_DC5 + z * _DC6))))))) - y * yl)
     return s, c
 
 
@@ -522,8 +538,8 @@ def tan_f32(x):
 @njit(**_OPTS)
 def sin_f64(x):
     ax = abs(x)
-    y, q = _reduce_f64(ax)
-    s, c = _sincos_poly_f64(y)
+    y, yl, q = _reduce_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
     v = _pick_sin(s, c, q)
     v = -v if x < _F64_ZERO else v
     v = v if ax < _F64_INF else _F64_NAN
@@ -533,8 +549,8 @@ def sin_f64(x):
 @njit(**_OPTS)
 def cos_f64(x):
     ax = abs(x)
-    y, q = _reduce_f64(ax)
-    s, c = _sincos_poly_f64(y)
+    y, yl, q = _reduce_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
     v = _pick_cos(s, c, q)
     return v if ax < _F64_INF else _F64_NAN
 
@@ -542,8 +558,8 @@ def cos_f64(x):
 @njit(**_OPTS)
 def tan_f64(x):
     ax = abs(x)
-    y, q = _reduce_f64(ax)
-    s, c = _sincos_poly_f64(y)
+    y, yl, q = _reduce_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
     v = s / c if (q & 1) == 0 else -c / s
     v = -v if x < _F64_ZERO else v
     v = v if ax < _F64_INF else _F64_NAN

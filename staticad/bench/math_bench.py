@@ -8,6 +8,8 @@ For each function and dtype, over ``n`` elements (one thread):
   for pow, the libm-based ``numba_runtime.sigmoid`` formula for sigmoid);
 * ``staticad_ms``: the same loop calling ``numba_math.<func>_f32/_f64``.
 
+Both loops are compiled like the generated kernels: ``error_model="numpy"``, ``fastmath={"contract"}``.
+
 Each column is warmed up (compile + one call), then timed ``repeat`` times with
 ``time.perf_counter``; the median is reported. Run ``python -m staticad.bench.math_bench`` for the
 table (``--n``, ``--repeat``, ``--json PATH``).
@@ -79,8 +81,13 @@ def _numpy_call(name):
     return lambda x, o: f(x, out=o)
 
 
+# the loops are compiled like the generated kernels (numba_codegen): error_model="numpy",
+# fastmath={"contract"} (FMA contraction only)
+_LOOP_OPTS = dict(error_model="numpy", fastmath={"contract"})
+
+
 def _loop1(f):
-    @njit(error_model="numpy")
+    @njit(**_LOOP_OPTS)
     def loop(x, out):
         for i in range(x.size):
             out[i] = f(x[i])
@@ -88,7 +95,7 @@ def _loop1(f):
 
 
 def _loop2(f):
-    @njit(error_model="numpy")
+    @njit(**_LOOP_OPTS)
     def loop(x, y, out):
         for i in range(x.size):
             out[i] = f(x[i], y[i])

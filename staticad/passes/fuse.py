@@ -106,6 +106,8 @@ def fuse_elementwise(program) -> KernelPlan:
 
     def place(node, space, inputs):
         for k in reversed(by_space.get(space, [])):
+            if space == () and not any(i in k.members for i in inputs):
+                continue  # scalar work gains nothing from sibling fusion, and it adds false dependencies
             if not blocked(k, inputs):
                 return k
         k = LoopKernel(len(kernels), space)
