@@ -40,7 +40,8 @@ class NumbaExecutable:
         self._constants = [np.array(node.attrs["value"], order="C") for _, node in self.args
                            if node.op.name == "constant"]
         self._n_inputs = len(self.program.inputs)
-        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args)
+        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args) + (_array_type(np.uint8, 1),)
+        self._workspace = np.empty(0, np.uint8)
         self.module, self.path, _ = _cache.load_module(self.source)
         self.entry = self._compile(sig)
 
@@ -73,13 +74,19 @@ class NumbaExecutable:
             args += [v._storage for v in self._variables]
         if self._constants:
             args += self._constants
+        args.append(self._workspace)
         if timings is None:
-            return self.entry(*args), ()
+            outs, need = self.entry(*args)
+            if need > self._workspace.size:  # this call allocated; the next one will fit
+                self._workspace = np.empty(need + need // 4, np.uint8)
+            return outs, ()
         # profiling: the whole native entry point is one timed call; Variables are restored
         # afterwards so that profiling a training step changes nothing
         saved = [v._storage.copy() for v in self._variables]
         t0 = time.perf_counter()
-        outs = self.entry(*args)
+        outs, need = self.entry(*args)
+        if need > self._workspace.size:
+            self._workspace = np.empty(need + need // 4, np.uint8)
         key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
         for v, old in zip(self._variables, saved):

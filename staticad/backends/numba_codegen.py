@@ -80,6 +80,7 @@ class NumbaCodegen:
         self.parallel_ok = not any(getattr(st, "op", None) is not None and st.op.name == "matmul"
                                    for st in plan.steps)
         self.uses_prange = False
+        self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
 
     # --- naming ---------------------------------------------------------------------------
     def ident(self, node) -> str:
@@ -181,7 +182,8 @@ class NumbaCodegen:
             "",
             "",
             f'@njit(cache=True, error_model="numpy", fastmath={{"contract"}}{", parallel=True" if self.uses_prange else ""})',
-            f"def entry({', '.join(a for a, _ in self.args)}):",
+            f"def entry({', '.join([a for a, _ in self.args] + ['ws'])}):",
+            "    ws_used = 0  # bytes of the workspace (internal buffers) this call needs",
         ]
         return "\n".join(head + self.w.lines) + "\n"
 
@@ -217,8 +219,26 @@ class NumbaCodegen:
         free = self.pool.get((self.sym[m], m.dtype))
         if free:
             self.w(f"{self.ident(m)} = {free.pop()}  # reuses a dead buffer")
+        elif m in self.program_roots or m.ndim == 0:
+            self.w(f"{self.ident(m)} = np.empty({shape_t}, np.{m.dtype.name})")  # returned: fresh
         else:
-            self.w(f"{self.ident(m)} = np.empty({shape_t}, np.{m.dtype.name})")
+            self._from_workspace(self.ident(m), shape_t, m.dtype.name)
+
+    def _from_workspace(self, name, shape_t, dtype, fill=None):
+        """An internal buffer carved from the workspace the caller keeps between calls (fresh
+        large allocations cost a page fault per 4 KiB on every call); when the workspace is too
+        small this call allocates, and reports the size it needs so the next call fits."""
+        w = self.w
+        size = " * ".join(f"({d})" for d in shape_t.strip("(),").split(", ") if d) or "1"
+        off = self.fresh_name("ws_off")
+        w(f"{off} = ws_used")
+        w(f"ws_used = {off} + ((({size}) * {np.dtype(dtype).itemsize} + 63) // 64) * 64")
+        w("if ws_used <= ws.size:")
+        w(f"    {name} = ws[{off}:{off} + ({size}) * {np.dtype(dtype).itemsize}].view(np.{dtype}).reshape({shape_t})")
+        w("else:")
+        w(f"    {name} = np.empty({shape_t}, np.{dtype})")
+        if fill is not None:
+            w(f"{name}[...] = {fill}")
 
     def _only_in_loops(self, node) -> bool:
         for user in self.program.nodes:
@@ -451,7 +471,7 @@ class NumbaCodegen:
         if asym == ():
             w(f"{name} = np.{dt}({init})")
             return {"name": name, "sym": (), "array": False}
-        w(f"{name} = np.full({self.shape_expr(asym)}, {init}, np.{dt})")
+        self._from_workspace(name, self.shape_expr(asym), dt, fill=init)
         return {"name": name, "sym": asym, "array": True}
 
     def _accumulate(self, s, slot, x):
@@ -644,7 +664,7 @@ class NumbaCodegen:
                     w(f"{self.ident(var)}[()] = {name}.item()")
                 else:
                     w(f"{self.ident(var)}[...] = {name}")
-        w(f"return {_tuple(outs)}")
+        w(f"return {_tuple(outs)}, ws_used")
 
 
 def generate(plan: KernelPlan):

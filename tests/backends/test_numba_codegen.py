@@ -89,3 +89,23 @@ def test_generated_source_is_deterministic():
         loss = sad.sum(sad.tanh(x) * sad.exp(-x))
         return sad.function([x], [loss, sad.grad(loss, x)], backend="numba").source
     assert build() == build()
+
+
+def test_internal_buffers_live_in_a_workspace_kept_between_calls():
+    x = sad.placeholder((None, 16), "float64", name="x")
+    w = sad.constant(np.linspace(-1, 1, 16 * 4).reshape(16, 4))
+    h = sad.tanh(x * 2.0) @ w            # tanh(x*2) is internal: it goes to the workspace
+    f = sad.function([x], sad.sum(sad.sin(h)), backend="numba")
+    assert "ws[" in f.source
+    ref = sad.function([x], sad.sum(sad.sin(h)), backend="numpy")
+    rng = np.random.default_rng(4)
+    first = rng.standard_normal((3, 16))
+    np.testing.assert_allclose(f(first), ref(first), rtol=1e-12)
+    size = f._exec._workspace.size
+    assert size > 0
+    np.testing.assert_allclose(f(first), ref(first), rtol=1e-12)
+    assert f._exec._workspace.size == size           # the second call fits
+    bigger = rng.standard_normal((50, 16))           # a larger batch: allocated once, then fits
+    np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
+    np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
+    assert f._exec._workspace.size > size
