@@ -144,6 +144,13 @@ def _cmd_bench(args) -> int:
     report = runner.run_bench(names, columns, sizes=sizes, full=args.full, repeat=args.repeat,
                               warmup=args.warmup, progress=progress)
     out.write(runner.format_table(report))
+    notes = runner.warning_lines(report)
+    if notes:
+        print(f"\n{len(notes)} distinct warning(s) while running:", file=out)
+        for n in notes[:20]:
+            print(f"  {n}", file=out)
+        if len(notes) > 20:
+            print(f"  ... {len(notes) - 20} more (see --json)", file=out)
     problems = runner.failures(report)
     for p in problems:
         print(f"warning: {p}", file=out)
@@ -186,9 +193,13 @@ def _progress_printer():
 
 
 def cache_dir() -> Path:
-    """``$STATICAD_CACHE_DIR`` or ``~/.cache/staticad``."""
+    """``$STATICAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/staticad``, else ``~/.cache/staticad`` (the
+    rule of ``staticad.backends.cache.cache_dir``, without creating the directory)."""
     env = os.environ.get("STATICAD_CACHE_DIR")
-    return Path(env).expanduser() if env else Path("~/.cache/staticad").expanduser()
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "staticad"
 
 
 def _dir_size(path: Path):
@@ -309,7 +320,8 @@ def _cmd_info(args) -> int:
     rows.append(("threading", thread_text))
 
     cdir = cache_dir()
-    source = "STATICAD_CACHE_DIR" if os.environ.get("STATICAD_CACHE_DIR") else "default"
+    source = ("STATICAD_CACHE_DIR" if os.environ.get("STATICAD_CACHE_DIR")
+              else "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "default")
     if cdir.is_dir():
         size, files = _dir_size(cdir)
         cache_text = f"{cdir} ({source}): {_human_bytes(size)} in {files} file(s)"

@@ -275,9 +275,15 @@ def test_info(capsys, tmp_path, monkeypatch):
 
 def test_info_default_cache_dir(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("STATICAD_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert main(["info"]) == 0
-    assert str(tmp_path / ".cache" / "staticad") in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert str(tmp_path / ".cache" / "staticad") in out and "does not exist" in out
+    assert not (tmp_path / ".cache").exists()  # info never creates the cache directory
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert main(["info"]) == 0
+    assert str(tmp_path / "xdg" / "staticad") in capsys.readouterr().out
 
 
 def test_cuda_status_never_raises(monkeypatch):
@@ -293,3 +299,25 @@ def test_python_m_staticad_info():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "staticad" in proc.stdout and np.__version__ in proc.stdout and "backends" in proc.stdout
+
+
+def test_bench_captures_backend_warnings(capsys, tmp_path, monkeypatch):
+    import warnings
+    real_get, real_available = backends.get, backends.available
+    numpy_backend = real_get("numpy")
+
+    def compile_program(program):
+        warnings.warn("\x1b[1mnoisy hint\x1b[0m from the compiler", RuntimeWarning)
+        return numpy_backend.compile_program(program)
+
+    noisy = types.SimpleNamespace(NAME="noisy", compile_program=compile_program)
+    monkeypatch.setattr(backends, "available", lambda: real_available() + ["noisy"])
+    monkeypatch.setattr(backends, "get", lambda name: noisy if name == "noisy" else real_get(name))
+    path = tmp_path / "w.json"
+    rc = main(["bench", "scalar", "--backend", "noisy", "--repeat", "2", "-q", "--json", str(path)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "RuntimeWarning: noisy hint from the compiler" in captured.out
+    assert "noisy hint" not in captured.err
+    cols = {c["column"]: c for c in json.loads(path.read_text())["results"][0]["columns"]}
+    assert cols["noisy"]["warnings"] == ["RuntimeWarning: noisy hint from the compiler"]

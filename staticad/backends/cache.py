@@ -37,8 +37,12 @@ def cache_dir() -> Path:
 
 
 def _runtime_fingerprint() -> str:
-    from . import numba_runtime
-    return hashlib.sha256(Path(numba_runtime.__file__).read_bytes()).hexdigest()[:16]
+    """Generated modules call these helper modules: a change in them must miss the cache."""
+    from . import numba_math, numba_runtime
+    h = hashlib.sha256()
+    for mod in (numba_runtime, numba_math):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def key_for(source: str) -> str:

@@ -176,6 +176,7 @@ class NumbaCodegen:
             "import numpy as np",
             "from numba import njit" + (", prange" if self.uses_prange else ""),
             "from staticad.backends import numba_runtime as _rt",
+            "from staticad.backends import numba_math as _nm",
             "",
             f"BLOCK = {BLOCK}  # elements per block of a flat loop (partial sums, parallel chunks)",
             f"PARALLEL_MIN = {PARALLEL_MIN}  # smaller flat loops stay serial: threads cost more than they save",
@@ -332,20 +333,26 @@ class NumbaCodegen:
         w.indent += 1
         w("k0 = blk * BLOCK")
         w(f"k1 = min(k0 + BLOCK, {size})")
-        partial = {}
+        # A running sum inside the loop is a dependency chain LLVM may not reorder (no 'reassoc'),
+        # which would keep the whole fused loop scalar. So the loop only stores each reduced value
+        # into a per-block buffer, and a separate helper compiled with 'reassoc' reduces it.
+        staged = {}
         for s, a in accs.items():
             if not a["array"]:
-                p = self.fresh_name("part")
-                w(f"{p} = np.{self._acc_dtype(s)}({self._acc_init(s)})")
-                partial[s] = dict(a, name=p)
+                b = self.fresh_name("blk_vals")
+                w(f"{b} = np.empty(BLOCK, np.{self._acc_dtype(s)})")
+                staged[s] = dict(a, name=f"{b}[k - k0]", staged=b)
         w("for k in range(k0, k1):")
         w.indent += 1
-        self._emit_body(k, reads, scalars, {s: partial.get(s, a) for s, a in accs.items()}, "k",
+        self._emit_body(k, reads, scalars, {s: staged.get(s, a) for s, a in accs.items()}, "k",
                         flat=True, r=len(k.sym))
         w.indent -= 1
-        for s, p in partial.items():
-            self._combine(s, accs[s]["name"], p["name"])
+        for s, st in staged.items():
+            self._combine(s, accs[s]["name"], f"_rt.block_{self._block_kind(s)}({st['staged']}, k1 - k0)")
         w.indent -= 1
+
+    def _block_kind(self, s):
+        return {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod"}.get(s.op.name, s.op.name)
 
     def _combine(self, s, total, part):
         op = s.op.name
@@ -423,7 +430,7 @@ class NumbaCodegen:
                 slot = f"{a['name']}_f[k]" if flat else f"{a['name']}[{a['nd_index']}]"
             else:
                 slot = a["name"]
-            self._accumulate(s, slot, x)
+            self._accumulate(s, slot, x, staged="staged" in a)
 
     def _member_expr(self, m, val) -> str:
         name = m.op.name
@@ -433,6 +440,10 @@ class NumbaCodegen:
             return literal(m.attrs["value"], m.dtype)
         if name == "astype" and m.dtype.kind == "b":
             return f"({val(m.inputs[0])} != 0)"
+        fn = m.op.extra.get("vector_math")
+        if fn is not None and m.dtype.name in ("float32", "float64"):
+            # vectorizable arithmetic implementation instead of a scalar libm call (no SVML)
+            return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}(np.{m.dtype.name}({val(m.inputs[0])}))"
         return m.op.expr.format(*[val(i) for i in m.inputs])
 
     # --- reductions ---------------------------------------------------------------------------------
@@ -474,9 +485,12 @@ class NumbaCodegen:
         self._from_workspace(name, self.shape_expr(asym), dt, fill=init)
         return {"name": name, "sym": asym, "array": True}
 
-    def _accumulate(self, s, slot, x):
+    def _accumulate(self, s, slot, x, staged=False):
         w = self.w
         op = s.op.name
+        if staged:  # the block buffer just holds each element's contribution
+            w(f"{slot} = np.float64({x}) * np.float64({x})" if op == "norm" else f"{slot} = {x}")
+            return
         if op in ("sum", "sum_to_like"):
             w(f"{slot} += {x}")
         elif op == "norm":

@@ -74,3 +74,40 @@ def matmul_int(a, b):
             for j in range(m):
                 out[i, j] += av * b[p, j]
     return out
+
+
+# Block reductions for generated flat loops. Compiled with 'reassoc' (and not inlined) so that
+# LLVM vectorizes them; the loops that fill the blocks keep IEEE semantics.
+_REDUCE = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+@njit(**_REDUCE)
+def block_sum(vals, n):
+    acc = vals.dtype.type(0)
+    for i in range(n):
+        acc += vals[i]
+    return acc
+
+
+@njit(**_REDUCE)
+def block_prod(vals, n):
+    acc = vals.dtype.type(1)
+    for i in range(n):
+        acc *= vals[i]
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
+def block_max(vals, n):
+    acc = vals[0]
+    for i in range(1, n):
+        acc = maximum(acc, vals[i])
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
+def block_min(vals, n):
+    acc = vals[0]
+    for i in range(1, n):
+        acc = minimum(acc, vals[i])
+    return acc

@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -245,8 +246,29 @@ def _max_abs_diff(a, b) -> Optional[float]:
     return max(diffs) if diffs else 0.0
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None) -> dict:
-    """Run one column of one workload; never raises (errors are recorded in the result)."""
+    """Run one column of one workload; never raises (errors are recorded in the result).
+
+    Warnings raised meanwhile (e.g. numba's performance hints) are captured, not printed
+    between the table's rows: they are listed, deduplicated, under ``"warnings"``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = _run_column(workload, case, column, repeat, warmup, reference)
+    seen = []
+    for w in caught:
+        text = _ANSI.sub("", f"{w.category.__name__}: {w.message}").splitlines()[0].strip()
+        if text not in seen:
+            seen.append(text)
+    if seen:
+        res["warnings"] = seen
+    return res
+
+
+def _run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None) -> dict:
     w = workload
     res = {"column": column.name, "kind": column.kind}
     if column.skip:
@@ -359,6 +381,21 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
                      "timer": "time.perf_counter, one call per sample, gc paused"},
         "results": results,
     }
+
+
+def warning_lines(report, width: int = 160) -> list:
+    """One line per distinct warning captured while running the columns."""
+    out, seen = [], set()
+    for entry in report["results"]:
+        for r in entry["columns"]:
+            for text in r.get("warnings", ()):
+                key = (r["column"], text)
+                if key in seen:
+                    continue
+                seen.add(key)
+                line = f"{entry['workload']} {entry['label']} [{r['column']}]: {text}"
+                out.append(line if len(line) <= width else line[:width - 3] + "...")
+    return out
 
 
 def failures(report) -> list:

@@ -129,27 +129,31 @@ def _tie_weight(x, other, wins):
 
 
 # --- unary math -----------------------------------------------------------------------------
-def _unary(name, fn, expr, deriv, float_out=True):
-    """Unary op whose VJP and JVP are both ``t * deriv(out, x)``."""
+def _unary(name, fn, expr, deriv, float_out=True, vector_math=False):
+    """Unary op whose VJP and JVP are both ``t * deriv(out, x)``.
+
+    ``vector_math``: the CPU backend has a vectorizable implementation of it
+    (``staticad.backends.numba_math``) to use instead of the libm call in ``expr``.
+    """
     infer = _infer_float(name) if float_out else _infer_arith(name)
     return defop(
         name, infer, fn,
         vjp=lambda g, out, x: [multiply(g, deriv(out, x))],
         jvp=lambda ts, out, x: multiply(ts[0], deriv(out, x)),
-        expr=expr, elementwise=True)
+        expr=expr, elementwise=True, extra={"vector_math": name} if vector_math else {})
 
 
 SQUARE = _unary("square", np.square, "({0} * {0})", lambda out, x: multiply(x, 2), float_out=False)
 SQRT = _unary("sqrt", np.sqrt, "math.sqrt({0})", lambda out, x: divide(0.5, out))
-EXP = _unary("exp", np.exp, "math.exp({0})", lambda out, x: out)
-LOG = _unary("log", np.log, "math.log({0})", lambda out, x: reciprocal(x))
-LOG1P = _unary("log1p", np.log1p, "math.log1p({0})", lambda out, x: reciprocal(add(x, 1)))
-SIN = _unary("sin", np.sin, "math.sin({0})", lambda out, x: cos(x))
-COS = _unary("cos", np.cos, "math.cos({0})", lambda out, x: negative(sin(x)))
-TAN = _unary("tan", np.tan, "math.tan({0})", lambda out, x: add(square(out), 1))
-TANH = _unary("tanh", np.tanh, "math.tanh({0})", lambda out, x: subtract(1, square(out)))
+EXP = _unary("exp", np.exp, "math.exp({0})", lambda out, x: out, vector_math=True)
+LOG = _unary("log", np.log, "math.log({0})", lambda out, x: reciprocal(x), vector_math=True)
+LOG1P = _unary("log1p", np.log1p, "math.log1p({0})", lambda out, x: reciprocal(add(x, 1)), vector_math=True)
+SIN = _unary("sin", np.sin, "math.sin({0})", lambda out, x: cos(x), vector_math=True)
+COS = _unary("cos", np.cos, "math.cos({0})", lambda out, x: negative(sin(x)), vector_math=True)
+TAN = _unary("tan", np.tan, "math.tan({0})", lambda out, x: add(square(out), 1), vector_math=True)
+TANH = _unary("tanh", np.tanh, "math.tanh({0})", lambda out, x: subtract(1, square(out)), vector_math=True)
 SIGMOID = _unary(
-    "sigmoid", lambda x: _np_sigmoid(x), "_rt.sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)))
+    "sigmoid", lambda x: _np_sigmoid(x), "_rt.sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)), vector_math=True)
 ABS = _unary("abs", np.abs, "abs({0})", lambda out, x: sign(x), float_out=False)
 RELU = _unary(
     "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "_rt.relu({0})",
