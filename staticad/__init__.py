@@ -10,6 +10,7 @@ from .autodiff import grad, vjp, jvp, jacobian, hessian, hvp, vhp, stop_gradient
 from .function import Function, function  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
+from .profiler import profile  # noqa: F401
 from .ops import (  # noqa: F401
     add, subtract, multiply, divide, negative, power, square, sqrt, exp, log, log1p, sin, cos, tan, tanh,
     sigmoid, relu, abs, sign, maximum, minimum, where, clip, sum, mean, max, min, prod, matmul, dot,

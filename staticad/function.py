@@ -28,6 +28,10 @@ class Function:
         _check_closed(self.program, self.inputs)
         self.backend = _backends.get(backend)
         self._exec = self.backend.compile_program(self.program)
+        # backend hooks: inputs it takes as they are (cuda: device arrays), options on the Function
+        self._convert = getattr(self._exec, "convert_input", _convert)
+        if hasattr(self._exec, "attach"):
+            self._exec.attach(self)
         self._by_name = {p.name: i for i, p in enumerate(self.inputs)}
         self._n_inputs = len(self.inputs)
         self._specs = [(p, p.dtype, len(p.shape), tuple((i, d) for i, d in enumerate(p.shape) if d is not None))
@@ -70,7 +74,7 @@ class Function:
                 else:
                     out.append(v)
                     continue
-            out.append(_convert(p, v))
+            out.append(self._convert(p, v))
         return out
 
     def _bind(self, args, kwargs) -> list:
@@ -90,7 +94,7 @@ class Function:
         missing = [p.name for p, v in zip(self.inputs, values) if v is _MISSING]
         if missing:
             raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
-        return [_convert(p, v) for p, v in zip(self.inputs, values)]
+        return [self._convert(p, v) for p, v in zip(self.inputs, values)]
 
     def _apply_updates(self, new_values):
         # Check and copy every new value first (fresh arrays: never a view of an input, of another

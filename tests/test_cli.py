@@ -123,6 +123,31 @@ def test_sizes_and_labels():
     assert 10 ** 7 not in WORKLOADS["chain"].sizes and 10 ** 7 in WORKLOADS["chain"].full_sizes
 
 
+def test_size_scoping():
+    plain, by_name = runner.parse_size_args(["1e3", "hessian=10,30"])
+    assert plain == [1000] and by_name == {"hessian": [10, 30]}
+    sizes = {n: runner.sizes_for(w, plain, by_name) for n, w in WORKLOADS.items()}
+    assert sizes["chain"] == [1000] and sizes["linreg"] == [1000] and sizes["hessian"] == [10, 30]
+    assert sizes["scalar"] == [None] and sizes["mlp"] == [None]
+    # a plain size never reaches the hessian (n**2 outputs): `--size 1e7` is for chain/linreg
+    assert runner.sizes_for(WORKLOADS["hessian"], [10 ** 7], {}) == list(WORKLOADS["hessian"].sizes)
+    assert runner.sizes_for(WORKLOADS["chain"], None, {}, full=True) == list(WORKLOADS["chain"].full_sizes)
+    with pytest.raises(ValueError, match="fixed size"):
+        runner.parse_size_args(["mlp=3"])
+    with pytest.raises(ValueError, match="unknown workload"):
+        runner.parse_size_args(["nope=3"])
+
+
+def test_bench_per_workload_size(capsys, tmp_path):
+    path = tmp_path / "h.json"
+    rc = main(["bench", "hessian", "--size", "hessian=5", "--backend", "numpy", "--repeat", "2", "-q",
+               "--json", str(path)])
+    assert rc == 0
+    (entry,) = json.loads(path.read_text())["results"]
+    assert entry["size"] == 5 and entry["label"] == "n=5"
+    assert "n=5" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------------------------
 # staticad bench
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = {"numpy": "numpy_backend", "numba": "numba_backend"}
+_MODULES = {"numpy": "numpy_backend", "numba": "numba_backend", "cuda": "cuda_backend"}
 
 
 def available() -> list:

@@ -20,7 +20,11 @@ FRAMEWORKS = ("torch", "jax")
 
 def availability(name: str):
     """``(True, version)`` when ``name`` imports, else ``(False, reason)``."""
-    if importlib.util.find_spec(name) is None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as exc:  # e.g. a module object without __spec__
+        return False, f"{name} cannot be found: {type(exc).__name__}: {exc}".splitlines()[0]
+    if spec is None:
         return False, f"{name} is not installed (pip install {name})"
     try:
         mod = importlib.import_module(name)

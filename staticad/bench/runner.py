@@ -185,6 +185,38 @@ def resolve_workloads(requested) -> list:
     return list(dict.fromkeys(names))
 
 
+def parse_size_args(items, workload_names=None):
+    """``--size`` values -> ``(plain_sizes or None, {workload: sizes})``.
+
+    ``S`` / ``S,S`` applies to every sized workload that takes a plain size (chain, linreg);
+    ``NAME=S[,S]`` to that workload only (e.g. ``hessian=100``). ``ValueError`` on bad input.
+    """
+    plain, by_name = [], {}
+    for item in items or []:
+        text = str(item)
+        if "=" in text:
+            name, _, value = text.partition("=")
+            name = name.strip().lower()
+            w = _workloads.get(name)
+            if not w.sized:
+                raise ValueError(f"workload {name!r} has a fixed size; --size {text!r} does not apply")
+            by_name.setdefault(name, []).extend(parse_size(value))
+        else:
+            plain.extend(parse_size(text))
+    return (plain or None), by_name
+
+
+def sizes_for(w, plain=None, by_name=None, full=False) -> list:
+    """The sizes one workload runs at: ``[None]`` for a fixed-size workload."""
+    if not w.sized:
+        return [None]
+    if by_name and w.name in by_name:
+        return list(dict.fromkeys(by_name[w.name]))
+    if plain and w.plain_size:
+        return list(dict.fromkeys(plain))
+    return list(w.full_sizes if full and w.full_sizes else w.sizes)
+
+
 def parse_size(text) -> list:
     """``"1e5"``, ``"100000"``, ``"1e3,1e5"`` -> ``[100000]``, ...; ``ValueError`` when not a positive integer."""
     out = []
@@ -249,15 +281,16 @@ def _max_abs_diff(a, b) -> Optional[float]:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None) -> dict:
+def run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None, note=None) -> dict:
     """Run one column of one workload; never raises (errors are recorded in the result).
 
     Warnings raised meanwhile (e.g. numba's performance hints) are captured, not printed
-    between the table's rows: they are listed, deduplicated, under ``"warnings"``.
+    between the table's rows: they are listed, deduplicated, under ``"warnings"``. ``note``
+    (optional) is called with the phase being run ("compiling", "timing N calls").
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _run_column(workload, case, column, repeat, warmup, reference)
+        res = _run_column(workload, case, column, repeat, warmup, reference, note or _no_note)
     seen = []
     for w in caught:
         text = _ANSI.sub("", f"{w.category.__name__}: {w.message}").splitlines()[0].strip()
@@ -268,7 +301,11 @@ def run_column(workload, case, column: Column, repeat: int, warmup: int, referen
     return res
 
 
-def _run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None) -> dict:
+def _no_note(phase):
+    pass
+
+
+def _run_column(workload, case, column: Column, repeat: int, warmup: int, reference=None, note=_no_note) -> dict:
     w = workload
     res = {"column": column.name, "kind": column.kind}
     if column.skip:
@@ -283,8 +320,10 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
             t0 = time.perf_counter()
             g = w.graph(case)
             t1 = time.perf_counter()
+            note("compiling")
             f = sad.function(g.inputs, g.outputs, updates=g.updates, backend=column.name, name=w.name)
             t2 = time.perf_counter()
+            note(f"timing {repeat} calls")
             first, outputs, times = _time_calls(f, g.args, repeat, warmup, keep)
             stats = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(f.stats).items()}
             res.update(graph_seconds=t1 - t0, function_seconds=t2 - t1, first_call_seconds=first,
@@ -292,12 +331,19 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
                        stats=stats)
         elif column.kind == "hand":
             fn, args = _workloads.build_hand(w, case)
+            note(f"timing {repeat} calls")
             first, outputs, times = _time_calls(fn, args, repeat, warmup, keep)
             res.update(first_call_seconds=first, compile_seconds=None, cache_hit=None)
         else:
             t0 = time.perf_counter()
-            fn, args = _compare.build(column.kind, w.name, case)
+            note("compiling" if column.kind == "jax" else "building")
+            try:
+                fn, args = _compare.build(column.kind, w.name, case)
+            except ImportError as exc:  # an optional package (or one of its parts) is missing
+                res.update(status="skipped", reason=f"{column.kind}: {type(exc).__name__}: {exc}".splitlines()[0])
+                return res
             t1 = time.perf_counter()
+            note(f"timing {repeat} calls")
             first, outputs, times = _time_calls(fn, args, repeat, warmup, keep)
             res.update(first_call_seconds=first, cache_hit=None,
                        compile_seconds=(t1 - t0) + first if column.kind == "jax" else None)
@@ -324,8 +370,12 @@ def _warm_framework() -> None:
         pass
 
 
-def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup=2, progress=None) -> dict:
+def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup=2, progress=None,
+              sizes_by_workload=None) -> dict:
     """Run every workload (at every size) for the hand baseline and ``columns``.
+
+    ``sizes``: the plain ``--size`` values (for workloads with ``plain_size``); ``sizes_by_workload``:
+    ``{name: [sizes]}`` from ``--size NAME=S``; neither: each workload's defaults (``full``: large too).
 
     Returns the report: ``{"environment", "settings", "results": [{"workload", "size", "label",
     "columns": [...]}]}``; every column of a result is a dict with ``status`` ok/skipped/error.
@@ -333,11 +383,8 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
     runs = []
     for name in workload_names:
         w = _workloads.get(name)
-        if w.sized:
-            for s in (sizes or (w.full_sizes if full and w.full_sizes else w.sizes)):
-                runs.append((w, s))
-        else:
-            runs.append((w, None))
+        for s in sizes_for(w, sizes, sizes_by_workload, full):
+            runs.append((w, s))
     _warm_framework()
     hand = Column(HAND, "hand")
     all_cols = [hand] + list(columns)
@@ -351,10 +398,15 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
         reference = None
         by_name = {}
         for col in all_cols:
+            note = None
             if not col.skip and progress:
                 step += 1
-                progress(step, total, f"{w.name} {case.label} {col.name}")
-            r = run_column(w, case, col, repeat, warmup, reference)
+                what = f"{w.name} {case.label} {col.name}"
+                progress(step, total, what)
+
+                def note(phase, _step=step, _what=what):
+                    progress(_step, total, f"{_what}: {phase}")
+            r = run_column(w, case, col, repeat, warmup, reference, note=note)
             if col.kind == "hand" and r["status"] == "ok":
                 reference = r.get("_outputs")
             r.pop("_outputs", None)
@@ -377,7 +429,8 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
     return {
         "environment": environment(),
         "settings": {"workloads": list(workload_names), "columns": [c.name for c in all_cols],
-                     "repeat": repeat, "warmup": warmup, "sizes": sizes, "full": full,
+                     "repeat": repeat, "warmup": warmup, "sizes": sizes,
+                     "sizes_by_workload": sizes_by_workload or {}, "full": full,
                      "timer": "time.perf_counter, one call per sample, gc paused"},
         "results": results,
     }

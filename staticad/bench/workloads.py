@@ -60,6 +60,7 @@ class Workload:
     sizes: tuple = ()          # default sizes; () means the workload has one fixed size
     full_sizes: tuple = ()     # sizes run with --full (defaults to ``sizes``)
     size_name: str = ""        # what --size changes, e.g. "n" or "N"
+    plain_size: bool = True    # a plain ``--size S`` applies (else only ``--size NAME=S``)
     rtol: float = 1e-5
     atol: float = 1e-6
     stateful: bool = False     # True when calls update parameters
@@ -288,7 +289,7 @@ WORKLOADS: dict = {w.name: w for w in [
     # grows with n: the default run uses n=20 (seconds to compile); --full adds the n=100 target.
     Workload("hessian", "hessian of sum(exp(x)*sin(x)) + (x@x)**2, x float64",
              _hessian_case, _hessian_graph, _hessian_hand, sizes=(20,), full_sizes=(20, 100), size_name="n",
-             rtol=1e-9, atol=1e-9),
+             plain_size=False, rtol=1e-9, atol=1e-9),
 ]}
 
 

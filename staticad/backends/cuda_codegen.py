@@ -1,0 +1,913 @@
+"""Code generation for the CUDA backend: a :class:`KernelPlan` -> one module of ``@cuda.jit`` kernels.
+
+The plan is the one the CPU backend compiles (same passes, same fusion); only the last step
+differs. The generated module holds:
+
+* one ``@cuda.jit`` kernel per loop kernel of the plan: a grid-stride loop over the flattened
+  iteration space; operands of another (broadcast) shape are read through run-time strides
+  (0 on broadcast dims), so no broadcast is ever materialized;
+* reductions fused into those loops. Sums, products, max, min and norms over every axis
+  accumulate per thread, are combined by a shared-memory tree per block, and a second one-block
+  kernel (``*_finish``) combines the block partials: the order of every addition is fixed by the
+  sizes alone, so results are deterministic. Reductions over some axes use a *segmented* loop:
+  each output element is owned by a group of G threads (G a power of two chosen from the sizes,
+  1 when there are many outputs) that split its reduced elements and combine them with a tree;
+  no atomics;
+* library kernels when the plan needs them: a tiled shared-memory matmul (batched, strided
+  operands, so a transposed weight is read in place), strided copies (transpose, indexing,
+  concatenation, ...) and a fill;
+* a host driver ``entry(...)`` (plain Python) that computes run-time shapes and launches the
+  kernels in plan order. Every device buffer is a flat 1-D array; the driver tracks shapes as
+  tuples, so reshapes are free.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ops.shape import index_of
+from ..passes.fuse import KernelPlan, LoopKernel, shape_only
+from ..passes.symshape import is_symbol
+from .numba_codegen import literal
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    threads: int      # threads per block of loop kernels (a power of two: trees halve it)
+    max_blocks: int   # grid-stride loops cap the grid here (also the number of block partials)
+    tile: int         # matmul tile edge (blocks of tile x tile threads)
+    target: int       # threads a segmented reduction tries to keep busy (chooses G)
+
+
+GPU = LaunchConfig(threads=256, max_blocks=2048, tile=16, target=1 << 16)
+# The simulator runs every thread as a Python thread: small blocks, few of them (still > 1 block,
+# so the block partials and segmented trees are exercised).
+SIMULATOR = LaunchConfig(threads=16, max_blocks=2, tile=4, target=32)
+
+SINK_COMBINE = {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod", "max": "max", "min": "min"}
+HELPERS = {
+    "maximum": ("def _rt_maximum(a, b):",
+                "    # numpy semantics: NaN from either side propagates",
+                "    if a != a:", "        return a", "    if b != b:", "        return b",
+                "    return a if a >= b else b"),
+    "minimum": ("def _rt_minimum(a, b):",
+                "    if a != a:", "        return a", "    if b != b:", "        return b",
+                "    return a if a <= b else b"),
+    "sign": ("def _rt_sign(x):",
+             "    if x > 0:", "        return 1", "    if x < 0:", "        return -1",
+             "    if x != x:", "        return x", "    return 0"),
+    "relu": ("def _rt_relu(x):", "    if x != x:", "        return x", "    return x if x > 0 else x * 0"),
+    "sigmoid": ("def _rt_sigmoid(x):",
+                "    # exp of a non-positive argument only: no overflow for large |x|",
+                "    if x >= 0:", "        return 1.0 / (1.0 + math.exp(-x))",
+                "    e = math.exp(x)", "    return e / (1.0 + e)"),
+}
+TREE_STEP = {"sum": "sh[t] + sh[t + w]", "prod": "sh[t] * sh[t + w]",
+             "max": "_rt_maximum(sh[t], sh[t + w])", "min": "_rt_minimum(sh[t], sh[t + w])"}
+RESERVED = {"np", "math", "cuda", "_host", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill",
+            "k", "t", "o", "j", "q", "w", "n", "M", "R", "G", "lane", "grp", "gpb", "ob", "rem", "remo", "remj",
+            "size", "blocks", "seg", "v", "mm", "sh", "tx", "ty", "z", "z0", "z1", "z2", "row", "col", "acc",
+            "nparts", "off", "_ws", "_prof", "value", "src", "dst", "sb", "db", "a", "b", "c", "ka", "kb"}
+_RESERVED_PATTERN = re.compile(r"(i|d|v|kp|z|n|st|seg|size|blocks|view|off|mm|out|copy_r|kernel)\d+.*"
+                               r"|(sh|part|r|a|z|matmul|_rt|_tree)_.*|.*_(sh|st|s\d+)")
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def np_type(dtype) -> str:
+    return f"np.{np.dtype(dtype).name}"
+
+
+def cast(expr: str, dtype) -> str:
+    dt = np.dtype(dtype)
+    return f"({expr} != 0)" if dt.kind == "b" else f"{np_type(dt)}({expr})"
+
+
+class _Writer:
+    def __init__(self, indent=0):
+        self.lines: list = []
+        self.indent = indent
+
+    def __call__(self, line: str = ""):
+        self.lines.append("    " * self.indent + line if line else "")
+
+
+class CudaCodegen:
+    """Turns a plan into module source. ``signatures`` maps each kernel to the argument kinds it is
+    launched with (``("i",)`` int64, ``("f",)`` float64, ``("a", dtype)`` a flat C-contiguous array)."""
+
+    def __init__(self, plan: KernelPlan, config: LaunchConfig = GPU):
+        self.plan = plan
+        self.program = plan.program
+        self.sym = plan.sym
+        self.cfg = config
+        self.w = _Writer(1)              # the driver body
+        self.kernels: list = []          # source blocks of device code
+        self.idents: dict = {}
+        self.used = set(RESERVED)
+        self.dims: dict = {}
+        self.node_by_id = {n.id: n for n in self.program.nodes}
+        self.order = {n: i for i, n in enumerate(self.program.nodes)}
+        self.roots = set(self.program.roots)
+        self.args: list = []             # (ident, node) of the driver's array parameters, in order
+        self.inline: set = set()
+        self.fresh: set = set()          # nodes whose buffer this call allocated and nobody else holds
+        self.strided: set = set()        # nodes held as strided views (``<ident>_st``), read only by matmuls
+        self.deferred: set = set()       # matmuls computed transposed by their only reader
+        self.helpers: set = set()
+        self.library: dict = {}          # library kernel name -> source lines
+        self.signatures: dict = {}       # kernel name -> list of signatures (tuples of kinds)
+        self.users: dict = {}
+        for n in self.program.nodes:
+            for k, i in enumerate(n.inputs):
+                self.users.setdefault(i, []).append((n, k))
+        self._uid = 0
+
+    # --- naming --------------------------------------------------------------------------------
+    def ident(self, node) -> str:
+        if node in self.idents:
+            return self.idents[node]
+        name = node.name
+        if node.op.name not in ("placeholder", "variable") or re.fullmatch(r"(placeholder|Variable)_\d+", name):
+            name = f"{'Variable' if node.op.name == 'variable' else node.op.name}_{self.order[node]}"
+        base = re.sub(r"\W", "_", name)
+        if not base or base[0].isdigit() or keyword.iskeyword(base) or _RESERVED_PATTERN.fullmatch(base):
+            base = "t_" + base
+        name = base
+        if name in self.used:
+            name = f"{base}_{self.order[node]}"
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        self.idents[node] = name
+        return name
+
+    def fresh_name(self, prefix) -> str:
+        self._uid += 1
+        name = f"{prefix}{self._uid}"
+        self.used.add(name)
+        return name
+
+    def sig(self, kernel: str, kinds: list):
+        sigs = self.signatures.setdefault(kernel, [])
+        if tuple(kinds) not in sigs:
+            sigs.append(tuple(kinds))
+
+    # --- run-time shapes -----------------------------------------------------------------------
+    def dim(self, d) -> str:
+        if not is_symbol(d):
+            return str(d)
+        if d in self.dims:
+            return self.dims[d]
+        if d[0] in ("in", "node"):
+            node = self.node_by_id[d[1]]
+            name = self.fresh_name(f"n_{self.ident(node)}_")
+            self.w(f"{name} = {self.ident(node)}_sh[{d[2]}]")
+        else:  # broadcast of several symbols
+            parts = sorted(d[1], key=repr)
+            name = self.dim(parts[0])
+            for q in parts[1:]:
+                nxt = self.fresh_name("n_bc")
+                self.w(f"{nxt} = _host.bdim({name}, {self.dim(q)}, \"{self._describe(parts)}\")")
+                name = nxt
+        self.dims[d] = name
+        return name
+
+    def _describe(self, syms) -> str:
+        out = []
+        for s in syms:
+            node = self.node_by_id.get(s[1]) if s[0] in ("in", "node") else None
+            out.append(f"{self.ident(node)} dim {s[2]}" if node is not None else "?")
+        return " vs ".join(out)
+
+    def shape_expr(self, sym) -> str:
+        return _tuple(self.dim(d) for d in sym)
+
+    def shape_of(self, node) -> str:
+        """A driver expression for the run-time shape of ``node``."""
+        if node.op.name in ("variable", "constant"):
+            return _tuple(str(d) for d in node.shape)
+        if node.op.name == "placeholder" or node not in self.plan.kernel_of:
+            return f"{self.ident(node)}_sh"
+        return self.shape_expr(self.sym[node])
+
+    @staticmethod
+    def size_of(shape: str) -> str:
+        return f"_host.size({shape})"
+
+    def alloc(self, node, size: str, dtype=None):
+        """Outputs and update values get a fresh buffer per call; intermediates live in the
+        executable's workspace and are reused by the next call."""
+        dt = np_type(dtype if dtype is not None else node.dtype)
+        name = self.ident(node)
+        if node in self.roots:
+            self.w(f"{name} = _host.empty({size}, {dt})")
+            self.fresh.add(node)
+        else:
+            self.w(f"{name} = _ws.empty(\"{name}\", {size}, {dt})")
+
+    # --- whole module --------------------------------------------------------------------------
+    def generate(self) -> str:
+        p = self.program
+        params = []
+        for x in p.inputs:
+            self.args.append((self.ident(x), x))
+            params += [self.ident(x), f"{self.ident(x)}_sh"]
+        for v in p.variables():
+            self.args.append((self.ident(v), v))
+            params.append(self.ident(v))
+        for node in p.nodes:
+            if node.op.name == "constant":
+                if node.static_size == 1 and self._only_in_loops(node):
+                    self.inline.add(node)
+                else:
+                    self.args.append((self.ident(node), node))
+                    params.append(self.ident(node))
+        self.w(f"# {len(self.plan.kernels)} loop kernel(s), "
+               f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
+        for step in self.plan.steps:
+            if isinstance(step, LoopKernel):
+                self.emit_loop_kernel(step)
+            else:
+                self.emit_library(step)
+        self.emit_epilogue()
+        c = self.cfg
+        head = [
+            "# Generated by staticad (cuda backend). Do not edit: regenerated from the graph.",
+            f"# function: {p.name}",
+            "import math",
+            "import numpy as np",
+            "from numba import cuda",
+            "from staticad.backends import cuda_backend as _host",
+            "",
+            f"THREADS = {c.threads}  # threads per block (a power of two: reduction trees halve it)",
+            f"MAX_BLOCKS = {c.max_blocks}  # grid-stride loops cap the grid (and the block partials) here",
+            f"TILE = {c.tile}  # matmul tiles: TILE x TILE threads, two TILE x TILE shared-memory tiles",
+            f"TARGET = {c.target}  # threads a segmented reduction tries to keep busy",
+            "",
+            "",
+            "def _grid(n):",
+            "    return max(1, min((n + THREADS - 1) // THREADS, MAX_BLOCKS))",
+        ]
+        device = []
+        for name in sorted(self.helpers):
+            device += ["", "", "@cuda.jit(device=True)", *HELPERS[name]]
+        for lines in self.library.values():
+            device += ["", ""] + lines
+        for lines in self.kernels:
+            device += ["", ""] + lines
+        driver = ["", "", f"def entry({', '.join(params + ['_ws', '_prof=None'])}):",
+                  '    """Launches the kernels in plan order; returns ([(buffer, shape)] of the outputs, '
+                  '[buffer] of the update values)."""']
+        return "\n".join(head + device + driver + self.w.lines) + "\n"
+
+    def _only_in_loops(self, node) -> bool:
+        for user, k in self.users.get(node, ()):
+            if not (user in self.plan.kernel_of or shape_only(user, k)):
+                return False
+        return node not in self.roots
+
+    def tick(self, label: str, ops: str):
+        self.w(f"if _prof is not None:")
+        self.w(f"    _prof({label!r}, {ops!r})")
+
+    # --- device helpers ---------------------------------------------------------------------
+    def use_expr(self, expr: str) -> str:
+        expr = expr.replace("_rt.", "_rt_")
+        for name in re.findall(r"_rt_(\w+)\(", expr):
+            if name not in HELPERS:
+                raise NotImplementedError(f"cuda backend: no device helper for _rt.{name}")
+            self.helpers.add(name)
+        return expr
+
+    def use_tree(self, combine: str):
+        name = f"_tree_{combine}"
+        if name in self.library:
+            return name
+        if combine in ("max", "min"):
+            self.helpers.add("maximum" if combine == "max" else "minimum")
+        self.library[name] = [
+            "@cuda.jit(device=True)",
+            f"def {name}(sh, t, lane, width, x):",
+            f"    # {combine} of x over the `width` threads t - lane ... t - lane + width - 1 (width a power",
+            "    # of two); lane 0 gets the result. Every thread of the block must call it (barriers).",
+            "    sh[t] = x",
+            "    cuda.syncthreads()",
+            "    w = width // 2",
+            "    while w > 0:",
+            "        if lane < w:",
+            f"            sh[t] = {TREE_STEP[combine]}",
+            "        cuda.syncthreads()",
+            "        w //= 2",
+            "    r = sh[t]",
+            "    cuda.syncthreads()",
+            "    return r",
+        ]
+        return name
+
+    def use_copy(self, rank: int) -> str:
+        name = f"copy_r{rank}"
+        if name not in self.library:
+            ii = [f"i{p}" for p in range(rank)]
+            lines = ["@cuda.jit(cache=True)",
+                     f"def {name}(n, src, sb, {', '.join(f'ss{p}' for p in range(rank))}, dst, db, "
+                     f"{', '.join(f'ds{p}' for p in range(rank))}, {', '.join(f'd{p}' for p in range(rank))}):",
+                     f"    # dst[db + i . ds] = src[sb + i . ss] for every index i of a rank-{rank} box of dims d",
+                     "    k = cuda.grid(1)",
+                     "    while k < n:",
+                     "        rem = k"]
+            lines += self._unravel(ii, [f"d{p}" for p in range(rank)], "rem", 2)
+            src = " + ".join(["sb"] + [f"{i} * ss{p}" for p, i in enumerate(ii)])
+            dst = " + ".join(["db"] + [f"{i} * ds{p}" for p, i in enumerate(ii)])
+            lines += [f"        dst[{dst}] = src[{src}]", "        k += cuda.gridsize(1)"]
+            self.library[name] = lines
+        return name
+
+    @staticmethod
+    def _unravel(ii, dd, rem, indent) -> list:
+        pad = "    " * indent
+        out = []
+        for p in range(len(ii) - 1, 0, -1):
+            out += [f"{pad}{ii[p]} = {rem} % {dd[p]}", f"{pad}{rem} //= {dd[p]}"]
+        out.append(f"{pad}{ii[0]} = {rem}")
+        return out
+
+    def use_fill(self):
+        if "fill" not in self.library:
+            self.library["fill"] = [
+                "@cuda.jit(cache=True)",
+                "def fill(n, dst, value):",
+                "    k = cuda.grid(1)",
+                "    while k < n:",
+                "        dst[k] = value",
+                "        k += cuda.gridsize(1)",
+            ]
+        return "fill"
+
+    def emit_copy(self, n: str, src: str, src_base: str, src_st: str, dst: str, dst_base: str, dst_st: str,
+                  dims: str, rank: int, src_dt, dst_dt):
+        name = self.use_copy(rank)
+        self.sig(name, [("i",), ("a", src_dt), ("i",)] + [("i",)] * rank + [("a", dst_dt), ("i",)]
+                 + [("i",)] * (2 * rank))
+        self.w(f"{name}[_grid({n}), THREADS]({n}, {src}, {src_base}, *{src_st}, {dst}, {dst_base}, *{dst_st}, "
+               f"*{dims})")
+
+    def emit_fill(self, n: str, dst: str, dtype, value: str):
+        name = self.use_fill()
+        kind = ("f",) if np.dtype(dtype).kind == "f" else ("i",)
+        self.sig(name, [("i",), ("a", dtype), kind])
+        self.w(f"{name}[_grid({n}), THREADS]({n}, {dst}, {value})")
+
+    # --- loop kernels ----------------------------------------------------------------------------
+    def _acc_sym(self, s, r):
+        """The accumulator's symbolic shape aligned to the iteration rank ``r``; () when the
+        reduction is over every axis (statically)."""
+        name = s.op.name
+        x_sym = self.sym[s.inputs[0]]
+        if name == "norm":
+            return ()
+        if name == "sum_to_like":
+            acc = self.sym[s.inputs[1]]
+            acc = (1,) * (r - len(acc)) + tuple(acc)
+        else:
+            axes = s.attrs["axes"]
+            acc = tuple(1 if i in axes else d for i, d in enumerate(x_sym))
+        return () if all(d == 1 for d in acc) else acc
+
+    @staticmethod
+    def _acc_dtype(s) -> np.dtype:
+        x = s.inputs[0].dtype
+        if s.op.name in ("max", "min") and x.kind == "f":
+            return x
+        return np.dtype("float64") if x.kind == "f" else np.dtype("int64")
+
+    @staticmethod
+    def _acc_init(s, dt) -> str:
+        op = s.op.name
+        if op == "max":
+            return f"{np_type(dt)}(-math.inf)" if dt.kind == "f" else f"np.int64({np.iinfo(np.int64).min})"
+        if op == "min":
+            return f"{np_type(dt)}(math.inf)" if dt.kind == "f" else f"np.int64({np.iinfo(np.int64).max})"
+        return f"{np_type(dt)}({1 if op == 'prod' else 0})"
+
+    def _accumulate(self, s, acc, x, dt) -> str:
+        op = s.op.name
+        x = f"{np_type(dt)}({x})"
+        if op in ("sum", "sum_to_like"):
+            return f"{acc} = {acc} + {x}"
+        if op == "norm":
+            return f"{acc} = {acc} + {x} * {x}"
+        if op == "prod":
+            return f"{acc} = {acc} * {x}"
+        self.helpers.add("maximum" if op == "max" else "minimum")
+        return f"{acc} = _rt_{'maximum' if op == 'max' else 'minimum'}({acc}, {x})"
+
+    def _finish_value(self, s, acc) -> str:
+        value = f"math.sqrt({acc})" if s.op.name == "norm" else acc
+        return cast(value, s.dtype)
+
+    def _member_expr(self, m, val) -> str:
+        name = m.op.name
+        if name in ("broadcast_like", "broadcast_to"):
+            return val(m.inputs[0])
+        if name in ("full_like", "full"):
+            return literal(m.attrs["value"], m.dtype)
+        if name == "astype" and m.dtype.kind == "b":
+            return f"({val(m.inputs[0])} != 0)"
+        return self.use_expr(m.op.expr.format(*[val(i) for i in m.inputs]))
+
+    @staticmethod
+    def _reads(node) -> list:
+        """The inputs whose values a member or sink reads inside the loop."""
+        name = node.op.name
+        if name in ("full", "full_like"):
+            return []
+        if name in ("broadcast_like", "broadcast_to") or not node.op.elementwise:
+            return [node.inputs[0]]
+        return list(node.inputs)
+
+    def emit_loop_kernel(self, k: LoopKernel):
+        w = self.w
+        S = k.sym
+        r = len(S)
+        w("")
+        names = ", ".join(self.ident(n) for n in k.members)
+        sinks = ", ".join(self.ident(n) for n in k.sinks)
+        w(f"# {k.name}: loop over {self._sym_text(S)}" + (f"; fuses {names}" if names else "")
+          + (f"; reduces into {sinks}" if sinks else ""))
+        D = [self.dim(d) for d in S]
+        size = self.fresh_name("size")
+        w(f"{size} = {' * '.join(D) if D else '1'}")
+        for m in k.stored:
+            self.alloc(m, size)
+        for s in k.sinks:
+            self.alloc(s, self.size_of(self.shape_expr(self.sym[s])))
+            if s.op.name in ("max", "min"):
+                w(f"if {size} == 0:")
+                w(f"    raise ValueError(\"zero-size array to reduction operation {s.op.name} "
+                  f"({self.ident(s)}) which has no identity\")")
+        # one launch per distinct accumulator shape; scalar reductions ride with the first
+        scalar = [s for s in k.sinks if self._acc_sym(s, r) == ()]
+        groups: dict = {}
+        for s in k.sinks:
+            acc = self._acc_sym(s, r)
+            if acc != ():
+                groups.setdefault(acc, []).append(s)
+        launches = [(list(groups)[0] if groups else None, list(groups.values())[0] if groups else [], scalar,
+                     k.stored)]
+        for acc, group in list(groups.items())[1:]:
+            launches.append((acc, group, [], []))
+        for index, (acc, partial, zs, stored) in enumerate(launches):
+            kname = k.name if len(launches) == 1 else f"{k.name}_{'abcdefghijklmnopqrstuvwxyz'[index % 26]}{index // 26 or ''}"
+            self.used.add(kname)
+            self.emit_launch(k, kname, D, size, acc, partial, zs, stored)
+        ops = ", ".join(n.op.name for n in k.members + k.sinks)
+        self.tick(k.name, ops)
+
+    def _sym_text(self, S) -> str:
+        return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
+
+    def emit_launch(self, k, kname, D, size, acc, partial, scalar, stored):
+        """One ``@cuda.jit`` kernel computing the members that ``stored``, ``partial`` and ``scalar``
+        need; flat grid-stride loop when no partial reduction, segmented loop otherwise."""
+        w = self.w
+        r = len(D)
+        sinks = partial + scalar
+        needed = set(stored)
+        for s in sinks:
+            needed.add(s.inputs[0])
+        members = []
+        for m in reversed(k.members):
+            if m in needed:
+                members.append(m)
+                needed.update(self._reads(m))
+        members.reverse()
+        member_set = set(members)
+        reads = []
+        for n in members + sinks:
+            for i in self._reads(n):
+                if i not in member_set and i not in reads:
+                    reads.append(i)
+        S = k.sym
+        params, kinds, args = [], [], []
+        segmented = acc is not None
+
+        def param(name, kind, arg):
+            params.append(name)
+            kinds.append(kind)
+            args.append(arg)
+
+        if segmented:
+            seg = self.fresh_name("seg")
+            w(f"{seg} = _host.segments({self.shape_expr(acc)}, {_tuple(D)}, THREADS, TARGET, MAX_BLOCKS, "
+              f"\"{kname}\")")
+            for name in ("M", "R", "G"):
+                param(name, ("i",), f"{seg}.{name}")
+            for p in range(r):
+                param(f"d{p}", ("i",), D[p])
+            for p in range(r):
+                param(f"kp{p}", ("i",), f"{seg}.kept[{p}]")
+            blocks = f"{seg}.blocks"
+        else:
+            param("size", ("i",), size)
+            blocks = self.fresh_name("blocks")
+            w(f"{blocks} = _grid({size})")
+        scalars, full, strided = {}, [], {}
+        for o in reads:
+            if o in self.inline:
+                scalars[o] = literal(o.attrs["value"].item(), o.dtype)
+                continue
+            ident = self.ident(o)
+            param(ident, ("a", o.dtype), ident)
+            if o.static_size == 1:
+                scalars[o] = f"r_{ident}"
+            elif self.sym[o] == S:
+                full.append(o)
+            else:
+                ro = len(self.sym[o])
+                st = self.fresh_name("st")
+                w(f"{st} = _host.bstrides({self.shape_of(o)}, {_tuple(D)}, \"{ident} in {kname}\")")
+                for j in range(ro):
+                    param(f"{ident}_s{j}", ("i",), f"{st}[{j}]")
+                strided[o] = ro
+        if not segmented and strided:
+            for p in range(r):
+                param(f"d{p}", ("i",), D[p])
+        for m in stored:
+            param(self.ident(m), ("a", m.dtype), self.ident(m))
+        for s in partial:
+            param(self.ident(s), ("a", s.dtype), self.ident(s))
+        parts = {}
+        for s in scalar:
+            part = f"part_{self.ident(s)}"
+            parts[s] = part
+            w(f"{part} = _ws.empty(\"{part}\", MAX_BLOCKS, {np_type(self._acc_dtype(s))})")
+            param(part, ("a", self._acc_dtype(s)), part)
+        self.sig(kname, kinds)
+        w(f"{kname}[{blocks}, THREADS]({', '.join(args)})")
+        if scalar:
+            fargs = [blocks] + [a for s in scalar for a in (parts[s], self.ident(s))]
+            fkinds = [("i",)] + [kd for s in scalar for kd in (("a", self._acc_dtype(s)), ("a", s.dtype))]
+            self.sig(f"{kname}_finish", fkinds)
+            w(f"{kname}_finish[1, THREADS]({', '.join(fargs)})")
+        # --- the kernel's source
+        kw = _Writer(0)
+        kw("@cuda.jit(cache=True)")
+        kw(f"def {kname}({', '.join(params)}):")
+        kw.indent = 1
+        what = ", ".join(self.ident(m) for m in members) or "nothing"
+        kw(f"# computes {what}" + (f"; stores {', '.join(self.ident(m) for m in stored)}" if stored else "")
+           + (f"; reduces into {', '.join(self.ident(s) for s in sinks)}" if sinks else ""))
+        kw("t = cuda.threadIdx.x")
+        shared = {}
+        for s in sinks:
+            dt = self._acc_dtype(s)
+            if dt not in shared:
+                shared[dt] = f"sh_{dt.name}"
+                kw(f"sh_{dt.name} = cuda.shared.array(THREADS, {np_type(dt)})")
+        for o, name in scalars.items():
+            if name.startswith("r_"):
+                kw(f"{name} = {self.ident(o)}[0]")
+        for s in scalar:
+            dt = self._acc_dtype(s)
+            kw(f"z_{self.ident(s)} = {self._acc_init(s, dt)}")
+        body_args = dict(members=members, stored=stored, full=full, strided=strided, scalars=scalars, r=r)
+        if segmented:
+            kw("lane = t % G")
+            kw("grp = t // G")
+            kw("gpb = THREADS // G")
+            kw("ob = cuda.blockIdx.x * gpb")
+            kw("while ob < M:")
+            kw.indent += 1
+            kw("o = ob + grp")
+            for s in partial:
+                dt = self._acc_dtype(s)
+                kw(f"a_{self.ident(s)} = {self._acc_init(s, dt)}")
+            kw("if o < M:")
+            kw.indent += 1
+            kw("j = lane")
+            kw("while j < R:")
+            kw.indent += 1
+            kw("remo = o")
+            kw("remj = j")
+            for p in range(r - 1, -1, -1):
+                kw(f"if kp{p} == 1:")
+                kw(f"    i{p} = remo % d{p}")
+                kw(f"    remo //= d{p}")
+                kw("else:")
+                kw(f"    i{p} = remj % d{p}")
+                kw(f"    remj //= d{p}")
+            flat = "i0"
+            for p in range(1, r):
+                flat = f"({flat}) * d{p} + i{p}" if p > 1 else f"i0 * d1 + i1"
+            kw(f"k = {flat}")
+            accs = {s: f"a_{self.ident(s)}" for s in partial}
+            accs.update({s: f"z_{self.ident(s)}" for s in scalar})
+            self._emit_body(kw, sinks, accs, **body_args)
+            kw("j += G")
+            kw.indent -= 2
+            for s in partial:
+                dt = self._acc_dtype(s)
+                tree = self.use_tree(SINK_COMBINE[s.op.name])
+                a = f"a_{self.ident(s)}"
+                kw(f"{a} = {tree}({shared[dt]}, t, lane, G, {a})")
+                kw("if lane == 0 and o < M:")
+                kw(f"    {self.ident(s)}[o] = {self._finish_value(s, a)}")
+            kw("ob += cuda.gridDim.x * gpb")
+            kw.indent -= 1
+        else:
+            kw("k = cuda.grid(1)")
+            kw("while k < size:")
+            kw.indent += 1
+            if strided and r > 1:
+                kw("rem = k")
+                for line in self._unravel([f"i{p}" for p in range(r)], [f"d{p}" for p in range(r)], "rem", 0):
+                    kw(line)
+            elif strided:
+                kw("i0 = k")
+            accs = {s: f"z_{self.ident(s)}" for s in scalar}
+            self._emit_body(kw, sinks, accs, **body_args)
+            kw("k += cuda.gridsize(1)")
+            kw.indent -= 1
+        for s in scalar:
+            dt = self._acc_dtype(s)
+            tree = self.use_tree(SINK_COMBINE[s.op.name])
+            z = f"z_{self.ident(s)}"
+            kw(f"{z} = {tree}({shared[dt]}, t, t, THREADS, {z})")
+            kw("if t == 0:")
+            kw(f"    {parts[s]}[cuda.blockIdx.x] = {z}")
+        self.kernels.append(kw.lines)
+        if scalar:
+            self._emit_finisher(kname, scalar, parts)
+
+    def _emit_body(self, kw, sinks, accs, members, stored, full, strided, scalars, r):
+        member_set = set(members)
+        loaded = {}
+        for o in full:
+            loaded[o] = f"r_{self.ident(o)}"
+            kw(f"r_{self.ident(o)} = {self.ident(o)}[k]")
+        for o, ro in strided.items():
+            ident = self.ident(o)
+            offset = " + ".join(f"i{j + r - ro} * {ident}_s{j}" for j in range(ro)) or "0"
+            loaded[o] = f"r_{ident}"
+            kw(f"r_{ident} = {ident}[{offset}]")
+
+        def val(i):
+            if i in member_set:
+                return f"v{self.order[i]}"
+            if i in scalars:
+                return scalars[i]
+            return loaded[i]
+
+        for m in members:
+            expr = self._member_expr(m, val)
+            kw(f"v{self.order[m]} = {expr if m.dtype.kind == 'b' else cast(expr, m.dtype)}")
+            if m in stored:
+                kw(f"{self.ident(m)}[k] = v{self.order[m]}")
+        for s in sinks:
+            kw(self._accumulate(s, accs[s], val(s.inputs[0]), self._acc_dtype(s)))
+
+    def _emit_finisher(self, kname, scalar, parts):
+        kw = _Writer(0)
+        params = ["nparts"] + [a for s in scalar for a in (parts[s], self.ident(s))]
+        kw("@cuda.jit(cache=True)")
+        kw(f"def {kname}_finish({', '.join(params)}):")
+        kw.indent = 1
+        kw(f"# second pass of {kname}: one block combines the block partials (fixed order: deterministic)")
+        kw("t = cuda.threadIdx.x")
+        declared = set()
+        for s in scalar:
+            dt = self._acc_dtype(s)
+            if dt not in declared:
+                declared.add(dt)
+                kw(f"sh_{dt.name} = cuda.shared.array(THREADS, {np_type(dt)})")
+        for s in scalar:
+            dt = self._acc_dtype(s)
+            z = f"z_{self.ident(s)}"
+            step = {"sum": f"{z} + {parts[s]}[q]", "prod": f"{z} * {parts[s]}[q]",
+                    "max": f"_rt_maximum({z}, {parts[s]}[q])",
+                    "min": f"_rt_minimum({z}, {parts[s]}[q])"}[SINK_COMBINE[s.op.name]]
+            kw(f"{z} = {self._acc_init(s, dt)}")
+            kw("q = t")
+            kw("while q < nparts:")
+            kw(f"    {z} = {step}")
+            kw("    q += THREADS")
+            kw(f"{z} = {self.use_tree(SINK_COMBINE[s.op.name])}(sh_{dt.name}, t, t, THREADS, {z})")
+            kw("if t == 0:")
+            kw(f"    {self.ident(s)}[0] = {self._finish_value(s, z)}")
+        self.kernels.append(kw.lines)
+
+    # --- library steps -----------------------------------------------------------------------------
+    def emit_library(self, node):
+        w = self.w
+        name = node.op.name
+        out = self.ident(node)
+        ins = [self.ident(i) for i in node.inputs]
+        a = node.attrs
+        w("")
+        w(f"# {out}: {name}")
+        if name == "matmul":
+            if self._transposed_product(node) is not None:
+                w(f"# computed transposed, by {self.ident(self._transposed_product(node))}")
+                return
+            self._emit_matmul(node)
+        elif name == "transpose" and node.inputs[0] in self.deferred:
+            self._emit_matmul(node.inputs[0], into=node)
+        elif name == "transpose":
+            axes = a["axes"]
+            src = self.shape_of(node.inputs[0])
+            v = self.fresh_name("view")
+            w(f"{v} = _host.permuted({src}, {axes!r})")
+            w(f"{out}_sh = {v}.shape")
+            if node not in self.roots and self.users.get(node) and all(
+                    u.op.name == "matmul" for u, _ in self.users[node]) and node.inputs[0] not in self.strided:
+                w(f"{out}_st = {v}.strides  # a strided view: the matmul reads it in place, no copy")
+                w(f"{out} = {ins[0]}")
+                self.strided.add(node)
+                return
+            self.alloc(node, f"{v}.size")
+            self.emit_copy(f"{v}.size", ins[0], "0", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
+                           max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+        elif name in ("reshape", "reshape_like", "expand_dims", "squeeze", "stop_gradient"):
+            src = self.shape_of(node.inputs[0])
+            if name == "reshape":
+                shape = f"_host.reshape_shape({src}, {a['shape']!r}, \"{out}\")"
+            elif name == "reshape_like":
+                shape = f"_host.reshape_shape({src}, {self.shape_of(node.inputs[1])}, \"{out}\")"
+            elif name == "expand_dims":
+                shape = f"_host.expand_shape({src}, {a['axes']!r})"
+            elif name == "squeeze":
+                shape = f"_host.squeeze_shape({src}, {a['axes']!r}, \"{out}\")"
+            else:
+                shape = src
+            w(f"{out}_sh = {shape}")
+            w(f"{out} = {ins[0]}  # same buffer, new shape")
+        elif name == "getitem":
+            v = self.fresh_name("view")
+            w(f"{v} = _host.getitem_view({self.shape_of(node.inputs[0])}, {self._index_text(node)}, \"{out}\")")
+            w(f"{out}_sh = {v}.shape")
+            self.alloc(node, f"{v}.size")
+            self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides",
+                           f"{v}.dims", max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+        elif name == "getitem_grad":
+            g = node.inputs[0]
+            w(f"{out}_sh = {self.shape_of(node.inputs[1])}")
+            self.alloc(node, f"_host.size({out}_sh)")
+            self.emit_fill(f"_host.size({out}_sh)", out, node.dtype, "0" if node.dtype.kind != "f" else "0.0")
+            v = self.fresh_name("view")
+            w(f"{v} = _host.getitem_view({out}_sh, {self._index_text(node)}, \"{out}\")")
+            self.emit_copy(f"{v}.size", ins[0], "0", f"_host.aligned_strides({self.shape_of(g)}, {v}.dims, \"{out}\")",
+                           out, f"{v}.base", f"{v}.strides", f"{v}.dims", max(1, g.ndim), g.dtype, node.dtype)
+        elif name == "concatenate":
+            ax = a["axis"]
+            shapes = [self.shape_of(i) for i in node.inputs]
+            w(f"{out}_sh = _host.concat_shape({_tuple(shapes)}, {ax}, \"{out}\")")
+            self.alloc(node, f"_host.size({out}_sh)")
+            off = self.fresh_name("off")
+            w(f"{off} = 0")
+            for i, shape in zip(node.inputs, shapes):
+                v = self.fresh_name("view")
+                w(f"{v} = _host.slot({out}_sh, {ax}, {off}, {shape})")
+                self.emit_copy(f"{v}.size", self.ident(i), "0", f"{v}.cstrides", out, f"{v}.base", f"{v}.strides",
+                               f"{v}.dims", max(1, node.ndim), i.dtype, node.dtype)
+                w(f"{off} += {shape}[{ax}]")
+        elif name == "concat_part":
+            ax = a["axis"]
+            refs = node.inputs[1:]
+            start = " + ".join(f"{self.shape_of(r)}[{ax}]" for r in refs[:a["index"]]) or "0"
+            v = self.fresh_name("view")
+            w(f"{v} = _host.slot({self.shape_of(node.inputs[0])}, {ax}, {start}, {self.shape_of(refs[a['index']])})")
+            w(f"{out}_sh = {v}.shape")
+            self.alloc(node, f"{v}.size")
+            self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
+                           max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+        elif name == "count":
+            w(f"{out}_sh = ()")
+            self.alloc(node, "1")
+            value = f"_host.count({self.shape_of(node.inputs[0])}, {a['axes']!r})"
+            self.emit_fill("1", out, node.dtype, f"float({value})" if node.dtype.kind == "f" else value)
+        else:
+            raise NotImplementedError(f"cuda backend: no code for op {name!r} ({out})")
+        self.tick(out, name)
+
+    def _index_text(self, node) -> str:
+        return _tuple(repr(it) for it in index_of(node))
+
+    def strides_of(self, node) -> str:
+        if node in self.strided:
+            return f"{self.ident(node)}_st"
+        return f"_host.cstrides({self.shape_of(node)})"
+
+    def use_matmul(self, dtype) -> str:
+        dt = np.dtype(dtype)
+        name = f"matmul_{dt.name}"
+        if name in self.library:
+            return name
+        acc_dt = dt if dt.kind == "f" else np.dtype("int64")
+        store = "acc" if dt.kind != "b" else "acc != 0"
+        self.library[name] = [
+            "@cuda.jit(cache=True)",
+            f"def {name}(M, N, K, nb, a, a_rs, a_cs, b, b_rs, b_cs, c, bd1, bd2, a_b0, a_b1, a_b2, b_b0, b_b1, b_b2):",
+            "    # c[z] = a[z] @ b[z] (M x K times K x N) for batch z = blockIdx.z; each block computes a",
+            "    # TILE x TILE tile of c, staging TILE x TILE tiles of a and b in shared memory. Operands are",
+            "    # read through strides (rows, columns, up to 3 batch dims; 0 on broadcast batch dims).",
+            f"    sa = cuda.shared.array((TILE, TILE), {np_type(acc_dt)})",
+            f"    sb = cuda.shared.array((TILE, TILE), {np_type(acc_dt)})",
+            "    tx = cuda.threadIdx.x",
+            "    ty = cuda.threadIdx.y",
+            "    z = cuda.blockIdx.z",
+            "    z2 = z % bd2",
+            "    z1 = (z // bd2) % bd1",
+            "    z0 = z // (bd2 * bd1)",
+            "    a0 = z0 * a_b0 + z1 * a_b1 + z2 * a_b2",
+            "    b0 = z0 * b_b0 + z1 * b_b1 + z2 * b_b2",
+            "    row = cuda.blockIdx.y * TILE + ty",
+            "    col = cuda.blockIdx.x * TILE + tx",
+            f"    acc = {np_type(acc_dt)}(0)",
+            "    for t0 in range(0, K, TILE):",
+            "        ka = t0 + tx",
+            "        if row < M and ka < K and z < nb:",
+            "            sa[ty, tx] = a[a0 + row * a_rs + ka * a_cs]",
+            "        else:",
+            "            sa[ty, tx] = 0",
+            "        kb = t0 + ty",
+            "        if kb < K and col < N and z < nb:",
+            "            sb[ty, tx] = b[b0 + kb * b_rs + col * b_cs]",
+            "        else:",
+            "            sb[ty, tx] = 0",
+            "        cuda.syncthreads()",
+            "        for q in range(TILE):",
+            "            acc += sa[ty, q] * sb[q, tx]",
+            "        cuda.syncthreads()",
+            "    if row < M and col < N and z < nb:",
+            f"        c[(z * M + row) * N + col] = {store}",
+        ]
+        return name
+
+    def _transposed_product(self, node):
+        """The transpose that is the only reader of matmul ``node`` and swaps its last two axes:
+        ``(a @ b).T`` is computed as ``b.T @ a.T`` straight into that transpose's buffer."""
+        users = self.users.get(node, ())
+        if node in self.roots or len(users) != 1 or node.ndim < 2 or min(i.ndim for i in node.inputs) < 2:
+            return None
+        t = users[0][0]
+        n = node.ndim
+        if t.op.name != "transpose" or t.attrs["axes"] != tuple(range(n - 2)) + (n - 1, n - 2):
+            return None
+        self.deferred.add(node)
+        return t
+
+    def _emit_matmul(self, node, into=None):
+        """``node = a @ b`` with the tiled kernel; with ``into`` (a transpose of ``node``), that
+        transpose is computed instead, as ``b.T @ a.T`` (swapped operands, swapped strides)."""
+        w = self.w
+        a, b = node.inputs
+        target = into if into is not None else node
+        out = self.ident(target)
+        kernel = self.use_matmul(node.dtype)
+        mm = self.fresh_name("mm")
+        w(f"{mm} = _host.matmul_plan({self.shape_of(a)}, {self.strides_of(a)}, {self.shape_of(b)}, "
+          f"{self.strides_of(b)}, TILE, \"{self.ident(node)}\"{', transposed=True' if into is not None else ''})")
+        w(f"{out}_sh = {mm}.shape")
+        self.alloc(target, f"{mm}.size")
+        if into is not None:
+            a, b = b, a
+        self.sig(kernel, [("i",)] * 4 + [("a", a.dtype)] + [("i",)] * 2 + [("a", b.dtype)] + [("i",)] * 2
+                 + [("a", node.dtype)] + [("i",)] * 8)
+        w(f"{kernel}[{mm}.grid, (TILE, TILE)]({mm}.M, {mm}.N, {mm}.K, {mm}.nb, {self.ident(a)}, {mm}.a_rs, "
+          f"{mm}.a_cs, {self.ident(b)}, {mm}.b_rs, {mm}.b_cs, {out}, {mm}.bd1, {mm}.bd2, *{mm}.a_bst, *{mm}.b_bst)")
+
+    # --- outputs and updates --------------------------------------------------------------------------
+    def emit_epilogue(self):
+        w = self.w
+        p = self.program
+        w("")
+        w("# outputs: buffers this call allocated; anything else (inputs, Variables, views) is copied")
+        outs, seen = [], set()
+        for o in p.outputs + [val for _, val in p.updates]:
+            name = self.ident(o)
+            if o not in self.fresh or o in seen:
+                copy = self.fresh_name("out")
+                w(f"{copy} = _host.dcopy({name})")
+                name = copy
+            seen.add(o)
+            outs.append((o, name))
+        for (var, val), (_, name) in zip(p.updates, outs[len(p.outputs):]):
+            w(f"_host.check_update({self.shape_of(val)}, {tuple(var.shape)!r}, \"{var.name}\")")
+        ret = ", ".join(f"({name}, {self.shape_of(o)})" for o, name in outs[:len(p.outputs)])
+        upd = ", ".join(name for _, name in outs[len(p.outputs):])
+        w(f"return [{ret}], [{upd}]")
+
+
+def generate(plan: KernelPlan, config: LaunchConfig = GPU):
+    """``(source, args, signatures)``: the module text, the driver's array parameters ``[(ident,
+    node)]`` (inputs, then Variables, then constants) and each kernel's argument kinds."""
+    cg = CudaCodegen(plan, config)
+    src = cg.generate()
+    return src, cg.args, cg.signatures

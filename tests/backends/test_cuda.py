@@ -1,0 +1,404 @@
+"""The cuda backend agrees with the NumPy reference: ops and derivatives, random graphs, training.
+
+Without a GPU these tests run on numba's CUDA simulator (tests/backends/conftest.py selects it),
+at small sizes: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu`` need
+a real GPU (larger sizes, timings) and are skipped otherwise.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import staticad as sad
+from staticad.backends import cuda_backend
+
+ROOT = Path(__file__).resolve().parents[2]
+RTOL = {np.dtype("float32"): 1e-5, np.dtype("float64"): 1e-12}
+SIMULATOR = cuda_backend.is_simulator()
+REAL_GPU = cuda_backend.is_available() and not SIMULATOR
+
+needs_cuda = pytest.mark.skipif(not cuda_backend.is_available(),
+                                reason=f"no CUDA GPU or simulator: {cuda_backend.unavailable_reason()}")
+gpu = pytest.mark.skipif(not REAL_GPU, reason="needs a real CUDA GPU (not the simulator)")
+
+
+def _pos(shape):
+    return lambda rng: rng.uniform(0.5, 2.0, shape)
+
+
+def _any(shape):
+    return lambda rng: rng.uniform(-2.0, 2.0, shape)
+
+
+# (id, function of placeholders, [(shape, generator)]): every kind of kernel and library step
+CASES = [
+    ("add_bcast", lambda a, b: a + b, [((3, 1), _any), ((4,), _any)]),
+    ("divide", lambda a, b: a / b, [((2, 3), _any), ((3,), _pos)]),
+    ("power", lambda a, b: a ** b, [((4,), _pos), ((4,), _any)]),
+    ("unary_chain", lambda a: sad.tanh(sad.exp(sad.sin(a)) * sad.cos(a)) + sad.sqrt(a * a + 1)
+     + sad.log1p(a * a) + sad.tan(a * 0.5), [((5,), _any)]),
+    ("log_sigmoid", lambda a: sad.log(a) * sad.sigmoid(a), [((5,), _pos)]),
+    ("relu_abs_sign", lambda a: sad.relu(a) + sad.abs(a) * sad.sign(a) - a, [((6,), _any)]),
+    ("max_min_where_clip", lambda a, b: sad.where(a > 0, sad.maximum(a, b), sad.minimum(a, b))
+     + sad.clip(a, -0.5, 0.5), [((2, 3), _any), ((3,), _any)]),
+    ("sum_axis", lambda a: sad.sum(a, axis=1), [((3, 20), _any)]),
+    ("sum_keep", lambda a: sad.sum(a, axis=(0, 2), keepdims=True), [((2, 3, 2), _any)]),
+    ("mean", lambda a: sad.mean(a, axis=0), [((20, 3), _any)]),
+    ("max", lambda a: sad.max(a, axis=-1), [((3, 4), _any)]),
+    ("min_all", lambda a: sad.min(a), [((5, 8), _any)]),
+    ("prod", lambda a: sad.prod(a, axis=0), [((3, 2), _pos)]),
+    ("norm", sad.norm, [((6, 7), _any)]),
+    ("softmax", sad.softmax, [((2, 5), _any)]),
+    ("logsumexp", lambda a: sad.logsumexp(a, axis=1), [((2, 5), _any)]),
+    ("matmul", sad.matmul, [((3, 5), _any), ((5, 6), _any)]),
+    ("matmul_vec", sad.matmul, [((5,), _any), ((5, 2), _any)]),
+    ("matmul_batched", sad.matmul, [((2, 3, 4), _any), ((4, 5), _any)]),
+    ("dot_vec", sad.dot, [((5,), _any), ((5,), _any)]),
+    ("transpose", lambda a: sad.transpose(a) * 2, [((2, 3), _any)]),
+    ("reshape", lambda a: sad.reshape(a, (3, -1)) + 1, [((2, 3), _any)]),
+    ("broadcast_to", lambda a: sad.broadcast_to(a, (4, 3)), [((3,), _any)]),
+    ("expand_squeeze", lambda a: sad.squeeze(sad.expand_dims(a, 1), 1) * 3, [((4,), _any)]),
+    ("concatenate", lambda a, b: sad.concatenate([a, b], axis=1), [((2, 3), _any), ((2, 2), _any)]),
+    ("stack", lambda a, b: sad.stack([a, b], axis=0), [((3,), _any), ((3,), _any)]),
+    ("getitem", lambda a: a[1:, ::2] * a[0, 1] + a[-1, None, ::-1].sum(), [((3, 4), _any)]),
+    ("astype_compare", lambda a, b: sad.astype(a, "float32").astype(b.dtype) * 2
+     + sad.where(sad.logical_or(sad.logical_and(a > b, a >= 0), sad.logical_not(a <= b)), a, b * 2),
+     [((6,), _any), ((6,), _any)]),
+    ("fills_constants", lambda a: a + sad.ones_like(a) * 2 + sad.full((3,), 0.5, a.dtype) + sad.zeros((3,), a.dtype)
+     + sad.constant(np.arange(3.0), a.dtype) * a, [((2, 3), _any)]),
+]
+
+
+def _build(fn, specs, dtype, rng):
+    phs = [sad.placeholder(shape, dtype, name=f"p{i}") for i, (shape, _) in enumerate(specs)]
+    vals = [np.asarray(gen(shape)(rng), dtype=dtype) for shape, gen in specs]
+    out = fn(*phs)
+    w = rng.uniform(-1, 1, out.shape).astype(dtype)
+    loss = sad.sum(out * w)
+    grads = sad.grad(loss, phs)
+    tang = [rng.uniform(-1, 1, s).astype(dtype) for s, _ in specs]
+    jv = sad.jvp(out, phs, tang)
+    return phs, [out, loss, jv] + list(grads), vals
+
+
+def _close(got, ref, dtype, what):
+    dtype = np.dtype(dtype)
+    assert got.shape == ref.shape and got.dtype == ref.dtype, (what, got.shape, ref.shape, got.dtype, ref.dtype)
+    np.testing.assert_allclose(got, ref, rtol=RTOL[dtype] * 10, atol=1e-6 if dtype == np.float32 else 1e-12,
+                               err_msg=what)
+
+
+@pytest.fixture(scope="module", params=["float64", "float32"])
+def all_cases(request):
+    """Every case in ONE function per dtype (one module, one driver)."""
+    dtype = request.param
+    rng = np.random.default_rng(0)
+    phs, outs, vals, spans = [], [], [], []
+    for name, fn, specs in CASES:
+        p, o, v = _build(fn, specs, dtype, rng)
+        for t in p:
+            t.name = f"{name}_{t.name}"
+        spans.append((name, len(outs), len(o)))
+        phs += p
+        outs += o
+        vals += v
+    ref = sad.function(phs, outs, backend="numpy")(*vals)
+    got = sad.function(phs, outs, backend="cuda")(*vals)
+    return dtype, spans, ref, got
+
+
+@needs_cuda
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_op_values_and_derivatives_agree(case, all_cases):
+    dtype, spans, ref, got = all_cases
+    name = case[0]
+    _, start, n = next(s for s in spans if s[0] == name)
+    labels = ["value", "loss", "jvp"] + [f"grad{i}" for i in range(n - 3)]
+    for r, g, label in zip(ref[start:start + n], got[start:start + n], labels):
+        _close(g, r, dtype, f"cuda {name} {dtype} {label}")
+
+
+@needs_cuda
+def test_dynamic_dims_size0_size1_noncontiguous_and_bad_shapes():
+    x = sad.placeholder((None, 3), "float64", name="x")
+    y = sad.placeholder((None, 3), "float64", name="y")
+    loss = sad.sum(sad.sin(x) * y) + sad.max(x)
+    outs = [loss, sad.sum(x * y, axis=1)] + sad.grad(loss, [x, y])
+    f_ref = sad.function([x, y], outs, backend="numpy")
+    f = sad.function([x, y], outs, backend="cuda")
+    rng = np.random.default_rng(1)
+    for nx_, ny in [(4, 4), (1, 5), (5, 1), (1, 1)]:
+        a, b = rng.standard_normal((nx_, 3)), rng.standard_normal((ny, 3))
+        for r, g in zip(f_ref(a, b), f(a, b)):
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+    a = rng.standard_normal((3, 6))[:, ::2]  # non-contiguous input
+    b = np.asfortranarray(rng.standard_normal((3, 3)))
+    for r, g in zip(f_ref(a, b), f(a, b)):
+        np.testing.assert_allclose(g, r, rtol=1e-12)
+    with pytest.raises(ValueError, match="broadcast|incompatible"):
+        f(rng.standard_normal((2, 3)), rng.standard_normal((3, 3)))
+    with pytest.raises(ValueError, match="zero-size"):  # max of nothing, as numpy
+        f(np.zeros((0, 3)), np.zeros((0, 3)))
+    s = sad.function([x], [sad.sum(x), sad.sum(x, axis=0), x * 2], backend="cuda")(np.zeros((0, 3)))
+    assert s[0] == 0 and s[1].tolist() == [0, 0, 0] and s[2].shape == (0, 3)
+
+
+@needs_cuda
+def test_reductions_are_deterministic_and_accurate():
+    x = sad.placeholder((None,), "float32", name="x")
+    f = sad.function([x], [sad.sum(x), sad.sum(sad.reshape(x, (-1, 7)), axis=0), sad.norm(x)], backend="cuda")
+    v = np.random.default_rng(2).uniform(0, 1, 7 * 37).astype("float32")
+    first = f(v)
+    for _ in range(2):
+        for a, b in zip(f(v), first):
+            np.testing.assert_array_equal(a, b)  # bit for bit: fixed reduction order
+    exact = np.sum(v.astype(np.float64))
+    assert abs(float(first[0]) - exact) / exact < 1e-6  # float64 accumulation
+    np.testing.assert_allclose(first[1], v.astype(np.float64).reshape(-1, 7).sum(0), rtol=1e-6)
+    np.testing.assert_allclose(first[2], np.linalg.norm(v.astype(np.float64)), rtol=1e-6)
+
+
+# --- training: residency of Variables on the device -----------------------------------------------
+def _tiny_model(rng, dtype="float32"):
+    W1 = sad.Variable(rng.uniform(-0.3, 0.3, (6, 8)).astype(dtype), name="layer1.weight")
+    b1 = sad.Variable(rng.uniform(-0.3, 0.3, (6,)).astype(dtype), name="layer1.bias")
+    W2 = sad.Variable(rng.uniform(-0.3, 0.3, (3, 6)).astype(dtype), name="layer2.weight")
+    b2 = sad.Variable(rng.uniform(-0.3, 0.3, (3,)).astype(dtype), name="layer2.bias")
+    x = sad.placeholder((None, 8), dtype, name="x")
+    y = sad.placeholder((None, 3), dtype, name="y")
+    pred = sad.relu(x @ W1.T + b1) @ W2.T + b2
+    loss = ((y - pred) ** 2).sum()
+    return [W1, b1, W2, b2], x, y, loss
+
+
+@needs_cuda
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_tiny_model_training_steps_match_numpy(opt):
+    """TinyModel (batch 4, 8 -> 6 -> 3): the same training steps on both backends, Variables
+    updated on the device and read back through Variable.value."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((4, 8)).astype("float32"), rng.standard_normal((4, 3)).astype("float32")
+    runs = {}
+    for backend in ("numpy", "cuda"):
+        params, x, y, loss = _tiny_model(np.random.default_rng(4))
+        optimizer = sad.optim.SGD(0.01, momentum=0.9) if opt == "sgd" else sad.optim.Adam(0.01)
+        step = sad.function([x, y], [loss, sad.grad(loss, params[2])],
+                            updates=optimizer.updates(loss, params), backend=backend)
+        losses = [step(X, Y) for _ in range(3)]
+        runs[backend] = (losses, [p.value for p in params])
+    (ref_losses, ref_params), (losses, got_params) = runs["numpy"], runs["cuda"]
+    for (rl, rg), (gl, gg) in zip(ref_losses, losses):
+        np.testing.assert_allclose(gl, rl, rtol=1e-5)
+        np.testing.assert_allclose(gg, rg, rtol=1e-5, atol=1e-6)
+    for r, g in zip(ref_params, got_params):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+    assert ref_losses[-1][0] < ref_losses[0][0]
+
+
+@needs_cuda
+def test_variables_stay_in_sync_with_host_writes_and_other_backends():
+    w = sad.Variable(np.array([1.0, 2.0, 3.0]), name="w")
+    x = sad.placeholder((None,), "float64", name="x")
+    step = sad.function([x], w * 2, updates=[(w, w + x)], backend="cuda")
+    np.testing.assert_array_equal(step(np.ones(3)), [2, 4, 6])
+    np.testing.assert_array_equal(w.value, [2, 3, 4])            # fetched from the device
+    w.assign([10.0, 10.0, 10.0])                                 # host write: re-uploaded
+    np.testing.assert_array_equal(step(np.ones(3)), [20, 20, 20])
+    cpu = sad.function([x], w * 1, updates=[(w, w - x)], backend="numba")
+    np.testing.assert_array_equal(cpu(np.ones(3)), [11, 11, 11])  # the numba backend sees the device value
+    np.testing.assert_array_equal(step(np.zeros(3)), [20, 20, 20])  # and cuda sees the numba update
+    with pytest.raises(ValueError):
+        step(np.ones(2))  # broadcasting error at run time: no Variable changes
+    np.testing.assert_array_equal(w.value, [10, 10, 10])
+    assert isinstance(w, sad.Variable) and "layer" not in repr(w)
+
+
+@needs_cuda
+def test_profile_changes_no_variable_and_lists_kernels():
+    params, x, y, loss = _tiny_model(np.random.default_rng(5))
+    step = sad.function([x, y], loss, updates=sad.optim.SGD(0.1).updates(loss, params), backend="cuda")
+    before = [p.value for p in params]
+    report = step.profile(np.ones((2, 8), "float32"), np.ones((2, 3), "float32"), repeat=2)
+    assert any(r.name.startswith("kernel") for r in report.rows) and any("matmul" in r.name for r in report.rows)
+    for p, b in zip(params, before):
+        np.testing.assert_array_equal(p.value, b)
+
+
+# --- device arrays in and out ------------------------------------------------------------------------
+@needs_cuda
+def test_device_arrays_in_and_out():
+    from numba import cuda
+    x = sad.placeholder((None, 2), "float32", name="x")
+    f = sad.function([x], [sad.sum(x, axis=1) * 2, x + 1], backend="cuda")
+    host = np.arange(6, dtype="float32").reshape(3, 2)
+    dev = cuda.to_device(host)
+    s, y = f(dev)
+    assert isinstance(s, np.ndarray) and s.tolist() == [2, 10, 18]
+    f.return_device_arrays = True
+    s_dev, y_dev = f(x=dev)
+    assert not isinstance(s_dev, np.ndarray) and s_dev.shape == (3,)
+    np.testing.assert_array_equal(y_dev.copy_to_host(), host + 1)
+    with pytest.raises(ValueError, match="expected shape"):
+        f(cuda.to_device(np.zeros((3, 3), "float32")))
+
+
+# --- the generated module ------------------------------------------------------------------------------
+@needs_cuda
+def test_source_names_kernels_and_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
+    params, x, y, loss = _tiny_model(np.random.default_rng(6))
+    outs = [loss] + sad.grad(loss, params)
+    f = sad.function([x, y], outs, backend="cuda")
+    src = f.source
+    assert src.count("def entry(") == 1 and "@cuda.jit" in src and "def matmul_float32(" in src
+    assert "cuda.shared.array" in src and "_finish(" in src           # tiled matmul, two-pass reduction
+    assert "layer1_weight" in src and f.stats["kernels"] >= 2
+    assert "copy_r2" not in src  # the transposed weights are read in place by the matmul
+    assert list((tmp_path / "modules").glob("staticad_gen_*.py"))
+    again = sad.function([x, y], outs, backend="cuda")
+    assert again.source == src and again.stats["cache_hit"]
+
+
+def test_clear_error_without_gpu_or_simulator():
+    script = textwrap.dedent("""
+        import numpy as np, staticad as sad
+        x = sad.placeholder((3,), name="x")
+        try:
+            sad.function([x], x * 2, backend="cuda")
+        except RuntimeError as exc:
+            print("ERROR:", exc)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env.update(NUMBA_DISABLE_CUDA="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR:" in proc.stdout
+    for needle in ("backend='cuda'", "NUMBA_ENABLE_CUDASIM=1", "pip install staticad[cuda]"):
+        assert needle in proc.stdout, proc.stdout
+
+
+def test_cuda_kernels_compile_to_ptx_when_nvvm_is_installed():
+    """Type-checks every kernel for a real GPU (sm_80) with numba-cuda + NVVM, no GPU needed; the
+    simulator checks none of that. Skipped where numba-cuda/NVVM are not installed."""
+    script = textwrap.dedent("""
+        import numpy as np, staticad as sad
+        from staticad.program import Program
+        from staticad.backends import cuda_backend
+        from numba import cuda
+        try:
+            cuda.compile_ptx(lambda a: None, "void(float32[::1])", cc=(8, 0))
+        except Exception as exc:
+            print("SKIP", type(exc).__name__); raise SystemExit
+        x = sad.placeholder((None, 8), name="x"); y = sad.placeholder((None, 3), name="y")
+        W = sad.Variable(np.ones((3, 8), "float32"), name="W")
+        z = sad.relu(x @ W.T)
+        loss = ((y - z) ** 2).sum() + sad.max(z, axis=0).sum() + sad.norm(x) + sad.prod(x, axis=1).sum()
+        outs = [loss, sad.softmax(z), x[1:, ::2], sad.concatenate([x, x], 1), sad.min(x)] + sad.grad(loss, [x, W])
+        prog = Program.build("ptx", [x, y], outs, sad.optim.Adam(0.1).updates(loss, [W]))
+        module, sigs, _ = cuda_backend.generate_for_gpu(prog)
+        print("PTX", len(cuda_backend.kernel_ptx(module, sigs)))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env.update(PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if "SKIP" in proc.stdout:
+        pytest.skip("numba-cuda with NVVM is not installed (pip install 'numba-cuda[cu12]')")
+    assert "PTX" in proc.stdout
+
+
+# --- random graphs -----------------------------------------------------------------------------------
+_UNARY = [sad.sin, sad.tanh, sad.exp, lambda t: t * t, sad.sigmoid, sad.relu, lambda t: -t, sad.abs]
+_BINARY = [sad.add, sad.subtract, sad.multiply, sad.maximum, lambda a, b: a / (1.5 + b * b)]
+
+
+@st.composite
+def random_graph(draw):
+    n_in = draw(st.integers(1, 3))
+    n_ops = draw(st.integers(4, 16))
+    shapes = [(4, 3), (3,), (4, 1), ()]
+    in_shapes = [draw(st.sampled_from(shapes)) for _ in range(n_in)]
+    recipe = []
+    for _ in range(n_ops):
+        kind = draw(st.sampled_from(["u", "u", "b", "b", "r", "m"]))
+        recipe.append((kind, draw(st.integers(0, 10**6)), draw(st.integers(0, 10**6))))
+    return in_shapes, recipe
+
+
+@needs_cuda
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(random_graph())
+def test_random_graphs_agree(graph):
+    in_shapes, recipe = graph
+    phs = [sad.placeholder(s, "float64", name=f"in{i}") for i, s in enumerate(in_shapes)]
+    pool = list(phs)
+    for kind, a, b in recipe:
+        x, y = pool[a % len(pool)], pool[b % len(pool)]
+        if kind == "u":
+            pool.append(_UNARY[b % len(_UNARY)](x))
+        elif kind == "b":
+            try:
+                np.broadcast_shapes(x.shape, y.shape)
+            except ValueError:
+                continue
+            pool.append(_BINARY[a % len(_BINARY)](x, y))
+        elif kind == "r" and x.ndim:
+            pool.append(sad.sum(x, axis=b % x.ndim, keepdims=bool(a % 2)))
+        elif kind == "m" and x.ndim == 2 and x.shape[1] == 3:
+            pool.append(x @ sad.constant(np.linspace(-1, 1, 6).reshape(3, 2)))
+    loss = sum(sad.sum(t) for t in pool[len(phs):][-3:]) if len(pool) > len(phs) else sad.sum(phs[0])
+    outs = [loss] + sad.grad(loss, phs)
+    rng = np.random.default_rng(len(recipe))
+    vals = [rng.uniform(-1, 1, s) for s in in_shapes]
+    ref = sad.function(phs, outs, backend="numpy")(*vals)
+    got = sad.function(phs, outs, backend="cuda")(*vals)
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+
+
+# --- real GPU only ----------------------------------------------------------------------------------------
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gpu_larger_sizes_agree(dtype):
+    rng = np.random.default_rng(7)
+    x = sad.placeholder((None, 300), dtype, name="x")
+    W = sad.placeholder((300, 200), dtype, name="W")
+    h = sad.tanh(x @ W)
+    loss = sad.sum(h * h) + sad.logsumexp(h, axis=1).sum()
+    outs = [loss, sad.softmax(h), sad.max(h, axis=0)] + sad.grad(loss, [x, W])
+    vals = [rng.standard_normal((1000, 300)).astype(dtype) * 0.1, rng.standard_normal((300, 200)).astype(dtype) * 0.1]
+    ref = sad.function([x, W], outs, backend="numpy")(*vals)
+    got = sad.function([x, W], outs, backend="cuda")(*vals)
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g, r, rtol=RTOL[np.dtype(dtype)] * 100, atol=1e-4 if dtype == "float32" else 1e-10)
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_matmul_throughput(capsys):
+    import time
+    from numba import cuda
+    n = 2048
+    a = sad.placeholder((n, n), "float32", name="a")
+    b = sad.placeholder((n, n), "float32", name="b")
+    f = sad.function([a, b], a @ b, backend="cuda")
+    f.return_device_arrays = True
+    rng = np.random.default_rng(8)
+    A, B = cuda.to_device(rng.standard_normal((n, n)).astype("float32")), cuda.to_device(
+        rng.standard_normal((n, n)).astype("float32"))
+    f(A, B)
+    cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        out = f(A, B)
+    cuda.synchronize()
+    seconds = (time.perf_counter() - t0) / 5
+    with capsys.disabled():
+        print(f"\ncuda matmul {n}x{n} float32: {2 * n ** 3 / seconds / 1e12:.2f} TFLOP/s ({seconds * 1e3:.2f} ms)")
+    np.testing.assert_allclose(out.copy_to_host()[:4, :4], (A.copy_to_host() @ B.copy_to_host())[:4, :4], rtol=1e-3)
