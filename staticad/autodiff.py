@@ -11,7 +11,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import ops
-from .graph import Tensor, _format_shape, constant, to_networkx, walk
+from .graph import Tensor, _format_shape, constant, placeholder, to_networkx, walk
 
 
 # --- structure helpers ------------------------------------------------------------------------
@@ -206,21 +206,73 @@ def _basis(k: int, n: int, shape, dtype) -> np.ndarray:
     return e.reshape(shape)
 
 
-def _jacobian_one(y: Tensor, x: Tensor, mode: str) -> Tensor:
+def _seed_dtype(like: Tensor) -> np.dtype:
+    """The dtype :func:`_seed` gives a tangent/cotangent array for ``like``."""
+    return like.dtype if _dt.is_float(like.dtype) else _dt.float_result(like.dtype)
+
+
+def _jacobian_columns(y: Tensor, x: Tensor, mode: str) -> Tensor:
+    """The Jacobian from one VJP per row (``rev``) or one JVP per column (``fwd``): a graph that
+    grows with the Jacobian's size. Used when the graph holds an op without a batching rule."""
     ny, nx_ = _static(y, "jacobian"), _static(x, "jacobian")
     if mode == "rev":
         rows = [ops.reshape(vjp(y, x, _basis(i, ny, y.shape, x.dtype)), (nx_,)) for i in range(ny)]
         flat = ops.stack(rows, axis=0) if rows else ops.zeros((0, nx_), x.dtype)
-    elif mode == "fwd":
+    else:
         cols = [ops.reshape(jvp(y, x, _basis(j, nx_, x.shape, x.dtype)), (ny,)) for j in range(nx_)]
         flat = ops.stack(cols, axis=1) if cols else ops.zeros((ny, 0), y.dtype)
-    else:
-        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
     return ops.reshape(flat, tuple(y.shape) + tuple(x.shape))
 
 
+def _jacobian_batched(y: Tensor, x: Tensor, mode: str) -> Tensor:
+    """The Jacobian from ONE batched VJP (``rev``: the cotangents are the rows of an identity
+    matrix) or ONE batched JVP (``fwd``: the tangents are its columns), see
+    :mod:`staticad.batching`; the graph does not grow with the Jacobian's size.
+
+    Raises :class:`~staticad.batching.NotBatchable` (before building anything) when an op on
+    the way has no batching rule.
+    """
+    from .batching import batch
+    ny, nx_ = _static(y, "jacobian"), _static(x, "jacobian")
+    if mode == "rev":
+        n, seed_like = ny, y
+        probe = placeholder(y.shape, _seed_dtype(y), name="jacobian_cotangent")
+        (d,) = _backprop([y], [probe], [x])
+        out_shape = tuple(x.shape)
+    else:
+        n, seed_like = nx_, x
+        probe = placeholder(x.shape, _seed_dtype(x), name="jacobian_tangent")
+        (d,) = _forward([y], [x], [probe])
+        out_shape = tuple(y.shape)
+    if n == 0 or (nx_ if mode == "rev" else ny) == 0:
+        return ops.zeros(tuple(y.shape) + tuple(x.shape), d.dtype)
+    eye = constant(np.eye(n, dtype=probe.dtype).reshape((n,) + tuple(seed_like.shape)), dtype=probe.dtype)
+    ((value, batched),) = batch([d], {probe: eye}, n)
+    if not batched:  # the same for every seed (e.g. zeros): repeat it
+        value = ops.broadcast_to(ops.expand_dims(value, 0), (n,) + out_shape)
+    if mode == "rev":  # (ny,) + x.shape, row i = d y_i / d x
+        return ops.reshape(value, tuple(y.shape) + tuple(x.shape))
+    flat = ops.transpose(ops.reshape(value, (nx_, ny)))  # (nx,) + y.shape: column j = d y / d x_j
+    return ops.reshape(flat, tuple(y.shape) + tuple(x.shape))
+
+
+def _jacobian_one(y: Tensor, x: Tensor, mode: str) -> Tensor:
+    from .batching import NotBatchable
+    if mode not in ("rev", "fwd"):
+        raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+    try:
+        return _jacobian_batched(y, x, mode)
+    except NotBatchable:
+        return _jacobian_columns(y, x, mode)
+
+
 def jacobian(y, x, mode="rev"):
-    """Jacobian of shape ``y.shape + x.shape`` (``x`` may be a list: a tuple of Jacobians)."""
+    """Jacobian of shape ``y.shape + x.shape`` (``x`` may be a list: a tuple of Jacobians).
+
+    One batched reverse (``rev``) or forward (``fwd``) pass whose seeds are the rows of an
+    identity matrix: the graph's size does not depend on the Jacobian's (column by column only
+    when an op on the way has no batching rule).
+    """
     if not isinstance(y, Tensor):
         raise TypeError("jacobian: y must be a tensor")
     xlist, xsingle = _as_list(x, "jacobian x")
@@ -237,6 +289,9 @@ def _require_scalar(y, what):
 
 def hessian(y, x):
     """Hessian of scalar ``y``: forward-over-reverse, shape ``x.shape + x.shape``.
+
+    One batched JVP of the gradient graph (seeds: the identity matrix), so the graph's size
+    does not grow with ``x``'s.
 
     For a list ``x`` the result is nested: ``H[i][j] = d2y / dx_i dx_j``.
     """

@@ -355,7 +355,7 @@ class NumbaCodegen:
         params = ["n"] + [r.split("[")[0] for r in reads.values()]
         params += [f"{self.ident(m)}_f" for m in k.stored]
         params += [f"{a['name']}_f" for a in accs.values() if a["array"]]
-        params += [v for v in scalars.values() if v.isidentifier()]
+        params += [v for v in scalars.values() if v.isidentifier() and not keyword.iskeyword(v)]  # True/False literals stay inline
         params = list(dict.fromkeys(params))
         self.w = _Writer()
         w = self.w
