@@ -563,7 +563,12 @@ def _cmd_cache(args) -> int:
 
 
 class CompileError(Exception):
-    """A ``staticad compile`` failure: reported as one line on stderr, exit status 1."""
+    """A ``staticad compile`` failure: reported as one line on stderr, exit status ``status``
+    (1; 2 for a malformed MODULE:FUNCTION)."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
 
 
 def _one_line(exc: BaseException) -> str:
@@ -577,7 +582,7 @@ def load_target(spec: str):
     module_part, sep, attr = spec.rpartition(":")
     if not sep or not module_part or not attr:
         raise CompileError(f"expected MODULE:FUNCTION (e.g. examples/tiny_mlp.py:build or mypkg.models:build), "
-                           f"got {spec!r}")
+                           f"got {spec!r}", status=2)
     is_path = module_part.endswith(".py") or "/" in module_part or os.sep in module_part
     if is_path:
         module = _import_file(Path(module_part))
@@ -590,7 +595,7 @@ def load_target(spec: str):
         except AttributeError:
             raise CompileError(f"{module_part} has no function {attr!r}") from None
     if not callable(obj):
-        raise CompileError(f"{module_part}:{attr} is a {type(obj).__name__}, not a function")
+        raise CompileError(f"{module_part}:{attr} is not a function ({type(obj).__name__})")
     return obj
 
 
@@ -646,6 +651,13 @@ def build_function(fn_obj, label: str, backend=None):
     import staticad as sad
     from .function import Function
 
+    import inspect
+    try:
+        inspect.signature(fn_obj).bind()
+    except TypeError as exc:
+        raise CompileError(f"{label}() must be callable without arguments: {exc}") from None
+    except ValueError:  # no signature (a builtin): just call it
+        pass
     try:
         result = fn_obj()
     except (ValueError, TypeError) as exc:
@@ -713,22 +725,36 @@ def compile_report(f, target: str = "", wall_seconds=None) -> dict:
     if plan is not None:
         from .passes.fuse import LoopKernel
         node_by_id = {n.id: n for n in prog.nodes}
+        ident = _source_names(plan)
         for step in plan.steps:
             if isinstance(step, LoopKernel):
                 rep["kernels"].append({
                     "name": step.name, "space": _sym_text(step.sym, node_by_id),
-                    "members": [{"name": n.name, "op": n.op.name} for n in step.members],
-                    "sinks": [{"name": n.name, "op": n.op.name} for n in step.sinks],
-                    "stored": [n.name for n in step.stored],
+                    "members": [{"name": ident(n), "node": n.name, "op": n.op.name} for n in step.members],
+                    "sinks": [{"name": ident(n), "node": n.name, "op": n.op.name} for n in step.sinks],
+                    "stored": [ident(n) for n in step.stored],
                     "ops": [n.op.name for n in step.nodes()]})
                 rep["steps"].append(step.name)
             else:
-                rep["library_steps"].append({"name": step.name, "op": step.op.name,
+                rep["library_steps"].append({"name": ident(step), "node": step.name, "op": step.op.name,
                                              "shape": _format_shape(step.shape), "dtype": str(step.dtype)})
-                rep["steps"].append(step.name)
+                rep["steps"].append(ident(step))
     else:
         rep["steps"] = [n.name for n in prog.nodes if n.inputs or n.op.name == "full"]
     return rep
+
+
+def _source_names(plan):
+    """node -> the name the generated source (and the profiler) gives it (e.g. ``matmul_3``);
+    the graph's own name where the code generator is not available."""
+    try:
+        from .backends.numba_codegen import NumbaCodegen
+        cg = NumbaCodegen(plan)
+        cg.generate()
+        names = dict(cg.idents)
+    except Exception:
+        names = {}
+    return lambda node: names.get(node, node.name)
 
 
 def format_compile_report(rep: dict) -> str:
@@ -761,9 +787,9 @@ def format_compile_report(rep: dict) -> str:
         for name in rep["steps"]:
             if name in kernels:
                 k = kernels[name]
-                text = ", ".join(m["op"] for m in k["members"]) or "-"
+                text = ", ".join(m["op"] for m in k["members"])
                 if k["sinks"]:
-                    text += " -> reduces " + ", ".join(s["op"] for s in k["sinks"])
+                    text += (" -> " if text else "") + "reduces " + ", ".join(s["op"] for s in k["sinks"])
                 lines.append(f"  {name:<{nw}}  kernel   over {k['space']}: {text}")
             else:
                 s = libs[name]
@@ -792,29 +818,43 @@ def _cmd_compile(args) -> int:
     if args.backend is not None and args.backend not in _backends.available():
         return _usage_error("compile", f"unknown backend {args.backend!r} (choose from: "
                                        f"{', '.join(_backends.available())})")
+    if args.json and "-" in (args.emit_source, args.dot):
+        return _usage_error("compile", "--json prints to stdout: give --emit-source/--dot a file path, not '-'")
     label = args.target.rpartition(":")[2] or args.target
-    try:
-        t0 = time.perf_counter()
-        target = load_target(args.target)
-        f, _ = build_function(target, label, args.backend)
-        wall = time.perf_counter() - t0
-        rep = compile_report(f, args.target, wall)
-        if args.emit_source:
-            _write_text(args.emit_source, f.source, "the source")
-            rep["source_path"] = args.emit_source
-        if args.dot:
-            from .dot import to_dot
-            try:
-                dot = to_dot(f)
-            except Exception as exc:
-                raise CompileError(f"drawing the graph failed: {_one_line(exc)}") from exc
-            _write_text(args.dot, dot, "the DOT graph")
-            rep["dot_path"] = args.dot
-    except CompileError as exc:
-        if args.traceback:
-            traceback.print_exc()
-        print(f"staticad compile: error: {exc}", file=sys.stderr)
-        return 1
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            t0 = time.perf_counter()
+            target = load_target(args.target)
+            f, _ = build_function(target, label, args.backend)
+            wall = time.perf_counter() - t0
+            rep = compile_report(f, args.target, wall)
+            if args.emit_source:
+                _write_text(args.emit_source, f.source, "the source")
+                rep["source_path"] = args.emit_source
+            if args.dot:
+                from .dot import to_dot
+                try:
+                    dot = to_dot(f)
+                except Exception as exc:
+                    raise CompileError(f"drawing the graph failed: {_one_line(exc)}") from exc
+                _write_text(args.dot, dot, "the DOT graph")
+                rep["dot_path"] = args.dot
+        except (CompileError, Exception) as exc:
+            if args.traceback:
+                traceback.print_exc()
+            if not isinstance(exc, CompileError):  # a bug of staticad itself
+                exc = CompileError(f"internal error: {_one_line(exc)} (--traceback shows where)")
+            print(f"staticad compile: error: {exc}", file=sys.stderr)  # warnings dropped: one line
+            return exc.status
+    seen = []
+    for w in caught:  # after a success, each distinct warning once, one line each
+        text = f"staticad compile: warning: {w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
+        if text not in seen:
+            seen.append(text)
+            print(text, file=sys.stderr)
+    rep["warnings"] = [t.split("warning: ", 1)[1] for t in seen]
     if args.json:
         print(json.dumps(rep, indent=2, default=str))
     else:

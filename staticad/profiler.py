@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -213,8 +214,9 @@ class _NodeClock(dict):
     def steps(self) -> list:
         out = []
         for key, start, dur in self.log:
-            if isinstance(key, tuple):  # (name, ops) of a backend that times larger units
-                out.append(_Step(str(key[0]), "entry", str(key[1]), start, dur))
+            if isinstance(key, tuple):  # (name, ops) of a backend that times kernels (cuda) or its entry
+                kind = "entry" if key[0] == "entry" else "kernel"
+                out.append(_Step(str(key[0]), kind, str(key[1]), start, dur))
             else:  # a graph node (numpy backend)
                 out.append(_Step(key.name, "node", key.op.name, start, dur))
         return out
@@ -240,7 +242,8 @@ class _Instrumented:
             raise RuntimeError("instrumented entry point takes different arguments")
         self.steps = [(name, kind, ", ".join(ops)) for name, kind, ops, _ in cg.profile_steps]
         self.timer = f"numba_timer.now_ns ({numba_timer.METHOD}) around each step, inside the native entry point"
-        self._ex = ex
+        self._variables = list(ex._variables)  # what the normal entry point gets, in order
+        self._constants = list(ex._constants)
         self._workspace = np.empty(0, np.uint8)
         self._np = np
 
@@ -264,10 +267,10 @@ class _Instrumented:
         self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
 
     def run(self, arrays):
-        ex, np = self._ex, self._np
+        np = self._np
         args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
-        args += [v._storage for v in ex._variables]
-        args += ex._constants
+        args += [v._storage for v in self._variables]
+        args += self._constants
         args.append(self._workspace)
         outs, need, prof = self.entry(*args)
         if need > self._workspace.size:
@@ -283,8 +286,9 @@ def instrumented(fn):
     """The instrumented numba variant of Function ``fn`` (compiled once, kept on ``fn``), or
     ``None`` when its backend is not numba-like or the variant cannot be built here."""
     ex = fn._exec
-    if not (hasattr(ex, "plan") and hasattr(ex, "args") and hasattr(ex, "_variables")):
-        return None
+    nb = sys.modules.get("staticad.backends.numba_backend")  # loaded when ex is a numba executable
+    if nb is None or type(ex) is not getattr(nb, "NumbaExecutable", None):
+        return None  # other backends (numpy, cuda) time their steps themselves
     cached = fn.__dict__.get("_profile_variant", _UNSET)
     if cached is _UNSET:
         try:
@@ -311,21 +315,23 @@ def _run_timed(fn, arrays, restore: bool):
     variant = instrumented(fn)
     tid = threading.get_ident()
     if variant is not None:
-        saved = [v._storage.copy() for v in ex._variables] if restore else None
+        saved = [v._storage.copy() for v in variant._variables] if restore else None
         t0 = _now_ns()
         outs, prof = variant.run(arrays)
         t1 = _now_ns()
         if saved:
-            for v, old in zip(ex._variables, saved):
+            for v, old in zip(variant._variables, saved):
                 v._storage[...] = old
         return list(outs), (), CallRecord(fn.name, t0, t1, tid, variant.steps_of(prof)), variant.timer
-    if hasattr(ex, "plan") and not restore:
-        # numba-like backend without an instrumented variant: one step, the whole native call
+    compiled = getattr(ex, "applies_updates", False)  # updates happen inside the backend's run
+    if compiled and not restore:
+        # a real call of a compiled backend without an instrumented variant (its timings path
+        # would leave the Variables alone): one step, the whole call
         t0 = _now_ns()
         outs, new_values = ex.run(arrays)
         t1 = _now_ns()
         step = _Step("entry", "entry", f"{getattr(ex, 'kernels', '?')} kernels", t0, t1 - t0)
-        return outs, new_values, CallRecord(fn.name, t0, t1, tid, [step]), "the whole native call, from Python"
+        return outs, new_values, CallRecord(fn.name, t0, t1, tid, [step]), "the whole call, from Python"
     clock = _NodeClock()
     t0 = _now_ns()
     outs, new_values = ex.run(arrays, timings=clock)
@@ -333,8 +339,8 @@ def _run_timed(fn, arrays, restore: bool):
     if restore:
         new_values = ()
     timer = "time.perf_counter around each node (numpy interpreter)"
-    if hasattr(ex, "plan"):
-        timer = "the whole native call, from Python (Variables restored)"
+    if compiled:
+        timer = f"the {getattr(fn.backend, 'NAME', '?')} backend's own step timing, from Python"
     return outs, new_values, CallRecord(fn.name, t0, t1, tid, clock.steps()), timer
 
 
