@@ -137,7 +137,7 @@ def fuse_elementwise(program) -> KernelPlan:
     steps = _order_steps(program, kernels, kernel_of, sym)
     _collect_operands(kernels, sym)
     _recompute_cheap_values(steps, kernel_of, sym)
-    _mark_stores(program, kernels, sym)
+    _mark_stores(program, kernels, kernel_of, sym)
     _drop_dead_members(kernels, sym)
     return KernelPlan(steps, kernel_of, sym, program)
 
@@ -202,15 +202,18 @@ def _recompute_cheap_values(steps, kernel_of, sym):
             new_leaves = [leaf for leaf in leaves if leaf not in k2.operands]
             if sum(1 for leaf in new_leaves if sym[leaf] == k2.sym) > 1:
                 continue
-            order = [m for m in k1.members if m in sub]  # k1's members are topologically ordered
+            # k1's members are topologically ordered; a value recomputed for an earlier operand is
+            # not recomputed twice
+            order = [m for m in k1.members if m in sub and m not in k2.members]
             k2.members = order + k2.members
             k2.operands.remove(o)
             k2.operands += new_leaves
 
 
-def _mark_stores(program, kernels, sym):
+def _mark_stores(program, kernels, kernel_of, sym):
     """A member is written to memory only when it is an output or a node outside every kernel
-    computing it reads it."""
+    computing it reads it, and only by the kernel that owns it: a kernel that recomputes a
+    value never writes it again (its buffer may already hold another, later value)."""
     roots = set(program.roots)
     readers: dict = {}
     for r in program.nodes:
@@ -221,8 +224,8 @@ def _mark_stores(program, kernels, sym):
         for n in k.nodes():
             kernels_of.setdefault(n, []).append(k)
     for k in kernels:
-        k.stored = [m for m in k.members if m in roots or any(
-            not any(m in kk.members for kk in kernels_of.get(r, ())) for r in readers.get(m, ()))]
+        k.stored = [m for m in k.members if kernel_of.get(m) is k and (m in roots or any(
+            not any(m in kk.members for kk in kernels_of.get(r, ())) for r in readers.get(m, ())))]
 
 
 def _order_steps(program, kernels, kernel_of, sym):

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 import staticad as sad
 from staticad.backends import numba_codegen
@@ -110,3 +111,32 @@ def test_internal_buffers_live_in_a_workspace_kept_between_calls():
     np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
     np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
     assert f._exec._workspace.size > size
+
+
+@pytest.mark.parametrize("op", ["sin", "cos", "tan"])
+def test_fused_trig_fast_path_falls_back_per_block(op):
+    """float32 sin/cos/tan in a flat kernel use the fast-range reduction; a block holding an
+    argument beyond its limit (or inf/NaN) is redone with the full-range one, so results equal
+    the numpy backend's everywhere, in blocks with and without such arguments."""
+    import staticad as sad
+    from staticad.backends import numba_math as nm
+    fn = getattr(sad, op)
+    x = sad.placeholder((None,), "float32", name="x")
+    y = fn(x) * 2 + 1
+    loss = y.sum()
+    outs = [y, loss, sad.grad(loss, x)]
+    f = sad.function([x], outs, backend="numba")
+    assert f"_nm.{op}_fast_f32" in f.source and "n_slow" in f.source
+    ref = sad.function([x], outs, backend="numpy")
+    rng = np.random.default_rng(3)
+    v = rng.uniform(-100, 100, 3 * 4096 + 17).astype(np.float32)
+    v[5000] = 3.0e7           # block 1: beyond the fast limit
+    v[9000] = np.inf          # block 2: inf and NaN
+    v[9001] = np.nan
+    assert abs(v[5000]) > nm.TRIG_FAST_LIMIT_F32
+    for got, want in zip(f(v), ref(v)):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-5, equal_nan=True)
+    small = v.copy()
+    small[[5000, 9000, 9001]] = 0.5
+    for got, want in zip(f(small), ref(small)):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-5)

@@ -377,3 +377,41 @@ def test_two_over_pi_bits():
     mpmath.mp.prec = nm._TWO_OVER_PI_BITS + 64
     exact = int(mpmath.floor(2 / mpmath.pi * mpmath.mpf(2) ** nm._TWO_OVER_PI_BITS))
     assert abs(exact - nm._TWO_OVER_PI) <= 2
+
+
+# --- float32 fast-range trig (|x| <= TRIG_FAST_LIMIT_F32) ----------------------------------
+_FAST_LOOPS = {}
+
+
+def fast_loop(name):
+    if name not in _FAST_LOOPS:
+        f = getattr(nm, f"{name}_fast_f32")
+
+        @njit(error_model="numpy", fastmath={"contract"})
+        def run(x):
+            out = np.empty_like(x)
+            for i in range(x.size):
+                out[i] = f(x[i])
+            return out
+        _FAST_LOOPS[name] = run
+    return _FAST_LOOPS[name]
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_fast_trig_float32_equals_full_range_within_limit(name):
+    """The fast reduction gives bit-for-bit the full-range results on its whole domain,
+    including the hardest cases (floats nearest to multiples of pi/2), -0 and denormals."""
+    rng = np.random.default_rng(11)
+    lim = float(nm.TRIG_FAST_LIMIT_F32)
+    x = np.concatenate([
+        random_bits(np.float32, N, rng, -lim, lim),
+        near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 20_000, rng),
+        np.float32([0.0, -0.0, 1e-45, -1e-45, 1e-38, lim, -lim, np.nextafter(np.float32(lim), 0)]),
+    ]).astype(np.float32)
+    x = x[np.abs(x) <= lim]
+    got = fast_loop(name)(x)
+    full = loop(name, np.float32)(x)
+    same = (got.view(np.int32) == full.view(np.int32))
+    i = int(np.argmin(same))
+    assert same.all(), f"{name}_fast_f32({x[i]!r}) = {got[i]!r}, full range gives {full[i]!r}"
+    assert check(name, x) <= BOUND
