@@ -86,6 +86,15 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def ops_summary(ops: str) -> str:
+    """A kernel's ops for the table: repeated ops counted, in order of first appearance
+    (``"divide, multiply, divide"`` -> ``"divide x2, multiply"``), so long fused chains fit."""
+    counts: dict = {}
+    for op in ops.split(", "):
+        counts[op] = counts.get(op, 0) + 1
+    return ", ".join(op if n == 1 else f"{op} x{n}" for op, n in counts.items())
+
+
 class ProfileReport:
     """Rows sorted by total time; ``str(report)`` is a table.
 
@@ -114,14 +123,15 @@ class ProfileReport:
         show_fn = len({r.function for r in self.rows}) > 1
         name_w = max([6] + [len(r.name) for r in self.rows])
         name_w = min(name_w, 28)
-        ops_w = min(max([3] + [len(r.ops) for r in self.rows]), 44)
+        ops = [ops_summary(r.ops) for r in self.rows]
+        ops_w = min(max([9] + [len(o) for o in ops]), 44)
         fn_w = min(max([8] + [len(r.function) for r in self.rows]), 20) if show_fn else 0
         head = (f"{'function':<{fn_w}} " if show_fn else "") + (
             f"{'kernel':<{name_w}} {'ops fused':<{ops_w}} {'calls':>6} {'total ms':>10} {'mean us':>10} {'share':>7}")
         lines = [head, "-" * len(head)]
-        for r in self.rows:
+        for r, op_text in zip(self.rows, ops):
             fn = f"{_shorten(r.function, fn_w):<{fn_w}} " if show_fn else ""
-            lines.append(f"{fn}{_shorten(r.name, name_w):<{name_w}} {_shorten(r.ops, ops_w):<{ops_w}} {r.calls:>6} "
+            lines.append(f"{fn}{_shorten(r.name, name_w):<{name_w}} {_shorten(op_text, ops_w):<{ops_w}} {r.calls:>6} "
                          f"{r.total * 1e3:>10.3f} {r.mean * 1e6:>10.2f} {100 * r.total / total:>6.1f}%")
         wall = self.wall_seconds
         inside = self.kernel_seconds

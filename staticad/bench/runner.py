@@ -39,6 +39,7 @@ from . import workloads as _workloads
 
 KNOWN_BACKENDS = ("numpy", "numba", "cuda")
 HAND = "numpy-hand"
+RATIO_COLUMN = "numba"  # the table's "vs numba": every column's median over this column's
 _NO_GPU = "no CUDA GPU (numba.cuda.is_available() is False; NUMBA_ENABLE_CUDASIM=1 selects the simulator)"
 
 
@@ -327,7 +328,7 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
             first, outputs, times = _time_calls(f, g.args, repeat, warmup, keep)
             stats = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(f.stats).items()}
             res.update(graph_seconds=t1 - t0, function_seconds=t2 - t1, first_call_seconds=first,
-                       compile_seconds=(t2 - t1) + first, cache_hit=bool(stats.get("cache_hit", False)),
+                       compile_seconds=(t2 - t1) + first, cache_hit=_cache_hit(f),
                        stats=stats)
         elif column.kind == "hand":
             fn, args = _workloads.build_hand(w, case)
@@ -358,6 +359,11 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
         diffs = [_max_abs_diff(o, r) for o, r in zip(outputs, reference)]
         res["max_abs_diff"] = None if any(d is None for d in diffs) else max(diffs)
     return res
+
+
+def _cache_hit(f) -> Optional[bool]:
+    """``f.stats["cache_hit"]``; ``None`` for a backend without a disk cache (numpy interprets)."""
+    return bool(f.stats.get("cache_hit")) if hasattr(f._exec, "cache_hit") else None
 
 
 def _warm_framework() -> None:
@@ -413,11 +419,14 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
             by_name[col.name] = r
         # ratios: to numpy-hand (the table's column) and to every other column that ran
         base = by_name[HAND].get("median_seconds") if by_name[HAND]["status"] == "ok" else None
+        numba = by_name.get(RATIO_COLUMN)
+        numba_median = numba["median_seconds"] if numba and numba["status"] == "ok" else None
         for col in all_cols:
             r = by_name[col.name]
             if r["status"] != "ok":
                 continue
             r["ratio_to_numpy_hand"] = (r["median_seconds"] / base) if base else None
+            r["ratio_to_numba"] = (r["median_seconds"] / numba_median) if numba_median else None
             r["ratios"] = {o: r["median_seconds"] / by_name[o]["median_seconds"]
                            for o in by_name if o != col.name and by_name[o]["status"] == "ok"
                            and by_name[o]["median_seconds"] > 0}
@@ -484,8 +493,9 @@ def _ratio(r) -> str:
     return f"{r:.2f}x" if r < 100 else f"{r:.0f}x"
 
 
-HEADERS = ("workload", "size", "column", "graph", "compile", "cache", "median", "min", "max", "vs hand", "check")
-_RIGHT = {3, 4, 6, 7, 8, 9}
+HEADERS = ("workload", "size", "column", "graph", "compile", "cache", "median", "min", "max", "vs numba",
+           "vs hand", "check")
+_RIGHT = {3, 4, 6, 7, 8, 9, 10}
 
 
 def format_table(report) -> str:
@@ -496,7 +506,7 @@ def format_table(report) -> str:
              f"Python {env['python']}  |  {st['repeat']} timed calls after {st['warmup']} warm-up call(s)",
              "graph = declaring the graph and its derivatives; compile = sad.function(...) + first call "
              "(jax: jit + first call)",
-             "median/min/max = time per call; vs hand = median / numpy-hand median; "
+             "median/min/max = time per call; vs numba / vs hand = median / the numba / numpy-hand median; "
              "check = first outputs equal numpy-hand's", ""]
     rows, notes = [], {}
     for entry in report["results"]:
@@ -521,7 +531,8 @@ def format_table(report) -> str:
             rows.append((wl, sz, r["column"], format_seconds(r.get("graph_seconds")),
                          format_seconds(r.get("compile_seconds")), cache,
                          format_seconds(r["median_seconds"]), format_seconds(r["min_seconds"]),
-                         format_seconds(r["max_seconds"]), _ratio(r.get("ratio_to_numpy_hand")), check))
+                         format_seconds(r["max_seconds"]), _ratio(r.get("ratio_to_numba")),
+                         _ratio(r.get("ratio_to_numpy_hand")), check))
         rows.append(None)  # blank line between workloads
     if rows and rows[-1] is None:
         rows.pop()

@@ -69,7 +69,7 @@ def compile_report(f, target: str = "", wall_seconds=None) -> dict:
                    for p in stats.get("passes", [])],
         "kernels": [], "library_steps": [], "steps": [],
         "fused_ops": stats.get("fused_ops"), "compile_seconds": stats.get("compile_seconds"),
-        "cache_hit": bool(stats.get("cache_hit")),
+        "cache_hit": bool(stats.get("cache_hit")) if hasattr(ex, "cache_hit") else None,
     }
     if wall_seconds is not None:
         rep["build_and_compile_seconds"] = wall_seconds
@@ -116,7 +116,7 @@ def format_compile_report(rep: dict) -> str:
             ("outputs", ", ".join(f"{o['name']} {o['shape']} {o['dtype']}" for o in rep["outputs"]) or "(none)"),
             ("updates", ", ".join(rep["updates"]) or "(none)"),
             ("nodes", f"{rep['nodes_declared']} declared -> {rep['nodes_after_passes']} after passes"),
-            ("compile", f"{rep['compile_seconds']:.3f} s, cache {'hit' if rep['cache_hit'] else 'miss'}")]
+            ("compile", f"{rep['compile_seconds']:.3f} s, " + _cache_text(rep["cache_hit"], rep["backend"]))]
     if rep.get("target"):
         head.insert(0, ("target", rep["target"]))
     w = max(len(k) for k, _ in head)
@@ -149,6 +149,12 @@ def format_compile_report(rep: dict) -> str:
     else:
         lines.append(f"steps: {len(rep['steps'])} node(s) interpreted one by one (no fusion on this backend)")
     return "\n".join(lines) + "\n"
+
+
+def _cache_text(hit, backend) -> str:
+    if hit is None:
+        return f"no disk cache (the {backend} backend generates no code)"
+    return "disk cache hit (loaded, not compiled)" if hit else "disk cache miss (compiled and stored)"
 
 
 def _write_text(path: str, text: str, what: str):

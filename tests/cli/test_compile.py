@@ -176,6 +176,7 @@ def test_compile_numpy_backend_and_pair(models):
     rc, out, err = _run(["compile", f"{models}:pair", "--backend", "numpy"])
     assert rc == 0, err
     assert "backend numpy" in out and "passes: none" in out and "interpreted" in out
+    assert "no disk cache" in out
 
 
 def test_compile_returned_function_is_used_as_is(models, tmp_path):
@@ -183,6 +184,7 @@ def test_compile_returned_function_is_used_as_is(models, tmp_path):
     assert rc == 0, err
     rep = json.loads(out)
     assert rep["function"] == "compiled_here" and rep["backend"] == "numpy"
+    assert rep["cache_hit"] is None  # nothing generated, nothing cached
     assert "numpy schedule" in (tmp_path / "s.txt").read_text()
 
 
