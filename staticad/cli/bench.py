@@ -50,6 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """``staticad bench``: the table on stdout; exit 1 when a column failed or a result differs."""
+    from ..bench import report as bench_report
     from ..bench import runner
     from ..bench.workloads import WORKLOADS
 
@@ -79,20 +80,20 @@ def run(args) -> int:
     progress = None if args.quiet else progress_printer()
     report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
                               repeat=args.repeat, warmup=args.warmup, progress=progress)
-    out.write(runner.format_table(report))
-    notes = runner.warning_lines(report)
+    out.write(bench_report.format_table(report))
+    notes = bench_report.warning_lines(report)
     if notes:
         print(f"\n{len(notes)} distinct warning(s) while running:", file=out)
         for n in notes[:20]:
             print(f"  {n}", file=out)
         if len(notes) > 20:
             print(f"  ... {len(notes) - 20} more (see --json)", file=out)
-    problems = runner.failures(report)
+    problems = bench_report.failures(report)
     for p in problems:
         print(f"warning: {p}", file=out)
     if args.json:
         try:
-            runner.write_json(report, args.json)
+            bench_report.write_json(report, args.json)
         except OSError as exc:
             print(f"staticad bench: error: cannot write {args.json}: {exc}", file=sys.stderr)
             return 1
