@@ -53,3 +53,28 @@ def test_info_probe_threads_reports_the_active_layer():
     th = json.loads(out)["threading"]
     assert "probe_error" not in th
     assert th["active"] == numba.threading_layer() and th["active"] in ("tbb", "omp", "workqueue")
+
+
+def test_cache_clear_failure_is_one_line(tmp_path, monkeypatch):
+    from staticad.backends import cache as backend_cache
+    root = tmp_path / "cache"
+    (root / "modules").mkdir(parents=True)
+    (root / "modules" / "staticad_gen_x.py").write_text("# x\n")
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(root))
+
+    def refuse():
+        raise PermissionError(13, "Permission denied", str(root / "modules"))
+
+    monkeypatch.setattr(backend_cache, "clear", refuse)
+    rc, out, err = _run(["cache", "clear"])
+    assert rc == 1 and out == ""
+    assert err.startswith("staticad cache: error:") and "Permission denied" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (root / "modules" / "staticad_gen_x.py").exists()
+
+
+def test_no_command_prints_help_and_exits_2():
+    rc, out, err = _run([])
+    assert rc == 2 and "COMMAND" in out and "bench" in out and "compile" in out
+    rc, out, err = _run(["cache", "wipe"])
+    assert rc == 2 and "invalid choice" in err and len(err.strip().splitlines()) == 1

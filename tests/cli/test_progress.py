@@ -64,6 +64,42 @@ def test_bench_progress_on_a_terminal(monkeypatch):
     assert calls == [("new", 4), ("desc", "chain n=1e3 numba: timing 3 calls"), ("n", 1), ("close",)]
 
 
+def test_bench_progress_uses_rich_when_importable(monkeypatch):
+    import importlib.util
+    from staticad.cli import bench as cli_bench
+    calls = []
+
+    class FakeProgress:
+        def __init__(self, console, transient):
+            calls.append(("new", console.file is err, transient))
+
+        def start(self):
+            calls.append(("start",))
+
+        def add_task(self, description, total):
+            calls.append(("task", description, total))
+            return 7
+
+        def update(self, task, completed, description):
+            calls.append(("update", task, completed, description))
+
+        def stop(self):
+            calls.append(("stop",))
+
+    err = _Stream(True)
+    monkeypatch.setitem(sys.modules, "rich", types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "rich.console", types.SimpleNamespace(Console=lambda file: types.SimpleNamespace(file=file)))
+    monkeypatch.setitem(sys.modules, "rich.progress", types.SimpleNamespace(Progress=FakeProgress))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "rich" else None)
+    show = cli_bench.progress_printer(err)
+    show(1, 2, "scalar () numba: compiling")
+    show(2, 2, "scalar () cuda")
+    show(2, 2, None)
+    assert calls == [("new", True, True), ("start",), ("task", "scalar () numba: compiling", 2),
+                     ("update", 7, 0, "scalar () numba: compiling"), ("update", 7, 1, "scalar () cuda"), ("stop",)]
+    assert err.getvalue() == ""  # rich drew the bar, nothing else was written
+
+
 def test_bench_reports_phases_and_skips_missing_frameworks(monkeypatch):
     from staticad.bench import compare, runner
     real = compare.importlib.util.find_spec
