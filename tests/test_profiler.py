@@ -275,7 +275,7 @@ def test_fallback_when_the_instrumented_variant_cannot_be_built(twin, tiny, monk
     def broken(ex):
         raise RuntimeError("no timer here")
 
-    monkeypatch.setattr(profiler, "_Instrumented", broken)
+    monkeypatch.setattr(profiler.timing, "_Instrumented", broken)
     X, Y = tiny.data()
     saved = [v.value for v in twin._exec._variables]
     try:
