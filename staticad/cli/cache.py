@@ -59,16 +59,20 @@ def cache_info() -> dict:
     return out
 
 
+def cache_summary(ci: dict) -> str:
+    """One line: the directory, where its path comes from, and its size."""
+    where = f"{ci['path']} ({ci['source']})"
+    if ci["exists"]:
+        return f"{where}: {human_bytes(ci['bytes'])} in {ci['files']} file(s), {ci['modules']} generated module(s)"
+    return f"{where}: {ci['error']}" if ci.get("error") else f"{where}: does not exist yet (0 B)"
+
+
 def run(args) -> int:
     """``staticad cache info`` prints the directory and size; ``clear`` deletes every entry."""
     out = sys.stdout
     ci = cache_info()
     if args.action == "info":
-        if ci["exists"]:
-            print(f"{ci['path']} ({ci['source']}): {human_bytes(ci['bytes'])} in {ci['files']} file(s), "
-                  f"{ci['modules']} generated module(s)", file=out)
-        else:
-            print(f"{ci['path']} ({ci['source']}): does not exist yet (0 B)", file=out)
+        print(cache_summary(ci), file=out)
         return 0
     # clear
     if not ci["exists"]:

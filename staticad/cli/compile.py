@@ -196,20 +196,20 @@ def run(args) -> int:
                     raise CompileError(f"drawing the graph failed: {one_line(exc)}") from exc
                 _write_text(args.dot, dot, "the DOT graph")
                 rep["dot_path"] = args.dot
-        except (CompileError, Exception) as exc:
+        except Exception as exc:
             if args.traceback:
                 traceback.print_exc()
             if not isinstance(exc, CompileError):  # a bug of staticad itself
                 exc = CompileError(f"internal error: {one_line(exc)} (--traceback shows where)")
             print(f"staticad compile: error: {exc}", file=sys.stderr)  # warnings dropped: one line
             return exc.status
-    seen = []
+    rep["warnings"] = []
     for w in caught:  # after a success, each distinct warning once, one line each
-        text = f"staticad compile: warning: {w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
-        if text not in seen:
-            seen.append(text)
-            print(text, file=sys.stderr)
-    rep["warnings"] = [t.split("warning: ", 1)[1] for t in seen]
+        lines = str(w.message).strip().splitlines()
+        text = f"{w.category.__name__}: {lines[0] if lines else ''}"
+        if text not in rep["warnings"]:
+            rep["warnings"].append(text)
+            print(f"staticad compile: warning: {text}", file=sys.stderr)
     if args.json:
         print(json.dumps(rep, indent=2, default=str))
     else:

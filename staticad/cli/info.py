@@ -8,8 +8,7 @@ import os
 import platform
 import sys
 
-from .cache import cache_info
-from .common import human_bytes
+from .cache import cache_info, cache_summary
 
 
 def add_parser(sub) -> None:
@@ -25,9 +24,7 @@ def add_parser(sub) -> None:
 def _dist_version(name: str):
     try:
         return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    except Exception:
+    except Exception:  # not installed (PackageNotFoundError) or broken metadata
         return None
 
 
@@ -82,86 +79,85 @@ def _parallel_probe():
 
 def run(args) -> int:
     """Print the table (or ``--json``); always exit 0 (what is missing is reported, not raised)."""
+    import numpy
+
     from .. import __version__
     from .. import backends as _backends
     from ..bench.runner import KNOWN_BACKENDS, cuda_status
 
-    out = sys.stdout
-    import numpy
-
-    def version_of(mod_name):
-        try:
-            return getattr(importlib.import_module(mod_name), "__version__", None) or _dist_version(mod_name) or "?"
-        except Exception as exc:
-            return f"not importable ({type(exc).__name__})"
-
     data = {"staticad": __version__, "python": platform.python_version(),
             "python_implementation": platform.python_implementation(), "executable": sys.executable,
-            "numpy": numpy.__version__, "numba": version_of("numba"), "networkx": version_of("networkx"),
+            "numpy": numpy.__version__, "numba": _version_of("numba"), "networkx": _version_of("networkx"),
             "optional": {name: _dist_version(name) for name in ("torch", "jax", "numba-cuda", "rich", "tqdm")},
             "platform": platform.platform(), "cpu_count": os.cpu_count()}
-    rows = [("staticad", __version__),
-            ("python", f"{platform.python_version()} ({platform.python_implementation()}, {sys.executable})"),
-            ("numpy", numpy.__version__),
-            ("numba", data["numba"]),
-            ("networkx", data["networkx"])]
-    optional = [f"{name} {v}" if v else f"{name} not installed" for name, v in data["optional"].items()]
-    rows.append(("optional", ", ".join(optional)))
-    rows.append(("platform", f"{platform.platform()}, {os.cpu_count()} CPUs"))
-
     avail = list(_backends.available())
     known = list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
-    data["backends"] = {b: b in avail for b in known}
-    rows.append(("backends", ", ".join(f"{b} (available)" if b in avail else f"{b} (not available)" for b in known)))
-
-    cs = cuda_status()
-    data["cuda"] = cs
-    sim_env = os.environ.get("NUMBA_ENABLE_CUDASIM")
-    if cs["simulator"]:
-        cuda_text = f"CUDA simulator enabled (NUMBA_ENABLE_CUDASIM={sim_env})"
-        cuda_text += "" if cs["available"] else " but numba.cuda reports it unavailable"
-    elif cs["available"]:
-        cuda_text = "GPU: " + (", ".join(cs["devices"]) or "yes")
-    else:
-        cuda_text = "no GPU (numba.cuda.is_available() is False)"
-        cuda_text += "; simulator off (set NUMBA_ENABLE_CUDASIM=1)"
-    if cs["error"]:
-        cuda_text += f"; {cs['error']}"
-    rows.append(("cuda", cuda_text))
-
-    th = threading_info(probe=getattr(args, "probe_threads", False))
-    data["threading"] = th
-    if th.get("error"):
-        thread_text = f"unknown ({th['error']})"
-    elif th["active"]:
-        thread_text = f"{th['active']} (active; configured {th['configured']!r})"
-    else:
-        usable = th["usable"]
-        thread_text = f"configured {th['configured']!r}, not initialised yet"
-        if th["configured"] == "default" and usable:
-            thread_text += f"; would use {usable[0]}"
-        thread_text += f" (usable: {', '.join(usable) or 'none'}; --probe-threads to initialise)"
-    if th.get("probe_error"):
-        thread_text += f"; probe failed: {th['probe_error']}"
-    if th.get("num_threads"):
-        thread_text += f"; {th['num_threads']} threads"
-    rows.append(("threading", thread_text))
-
-    ci = cache_info()
-    data["cache"] = ci
-    if ci["exists"]:
-        cache_text = (f"{ci['path']} ({ci['source']}): {human_bytes(ci['bytes'])} in {ci['files']} file(s), "
-                      f"{ci['modules']} generated module(s)")
-    elif ci.get("error"):
-        cache_text = f"{ci['path']} ({ci['source']}): {ci['error']}"
-    else:
-        cache_text = f"{ci['path']} ({ci['source']}): does not exist yet (0 B)"
-    rows.append(("cache", cache_text))
-
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, default=str), file=out)
+    data["backends"] = {b: b in avail for b in known}  # in this build
+    data["cuda"] = cuda_status()
+    # usable here: cuda is in every build but needs a GPU (or the simulator)
+    data["backends_usable"] = {b: b in avail and (b != "cuda" or data["cuda"]["available"]) for b in known}
+    data["threading"] = threading_info(probe=args.probe_threads)
+    data["cache"] = cache_info()
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
         return 0
+    rows = [("staticad", __version__),
+            ("python", f"{data['python']} ({data['python_implementation']}, {sys.executable})"),
+            ("numpy", data["numpy"]), ("numba", data["numba"]), ("networkx", data["networkx"]),
+            ("optional", ", ".join(f"{name} {v}" if v else f"{name} not installed"
+                                   for name, v in data["optional"].items())),
+            ("platform", f"{data['platform']}, {os.cpu_count()} CPUs"),
+            ("backends", ", ".join(f"{b} ({_backend_state(ok, data['backends_usable'][b])})"
+                                   for b, ok in data["backends"].items())),
+            ("cuda", _cuda_text(data["cuda"])),
+            ("threading", _threading_text(data["threading"])),
+            ("cache", cache_summary(data["cache"]))]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
-        print(f"{k:<{width}}  {v}", file=out)
+        print(f"{k:<{width}}  {v}")
     return 0
+
+
+def _backend_state(built: bool, usable: bool) -> str:
+    if usable:
+        return "available"
+    return "in this build, cannot run here" if built else "not available"
+
+
+def _version_of(module_name: str) -> str:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        return f"not importable ({type(exc).__name__})"
+    return getattr(module, "__version__", None) or _dist_version(module_name) or "?"
+
+
+def _cuda_text(cs: dict) -> str:
+    if cs["simulator"]:
+        text = f"CUDA simulator enabled (NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDASIM')})"
+        text += "" if cs["available"] else " but numba.cuda reports it unavailable"
+    elif cs["available"]:
+        text = "GPU: " + (", ".join(cs["devices"]) or "yes")
+    else:
+        text = "no GPU (numba.cuda.is_available() is False); simulator off (set NUMBA_ENABLE_CUDASIM=1)"
+    if cs["error"]:
+        text += f"; {cs['error']}"
+    return text
+
+
+def _threading_text(th: dict) -> str:
+    if th.get("error"):
+        return f"unknown ({th['error']})"
+    if th["active"]:
+        text = f"{th['active']} (active; configured {th['configured']!r})"
+    else:
+        usable = th["usable"]
+        text = f"configured {th['configured']!r}, not initialised yet"
+        if th["configured"] == "default" and usable:
+            text += f"; would use {usable[0]}"
+        text += f" (usable: {', '.join(usable) or 'none'}; --probe-threads to initialise)"
+    if th.get("probe_error"):
+        text += f"; probe failed: {th['probe_error']}"
+    if th.get("num_threads"):
+        text += f"; {th['num_threads']} threads"
+    return text

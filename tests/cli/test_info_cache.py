@@ -38,7 +38,8 @@ def test_info_json_and_cache_size(tmp_path, monkeypatch):
     assert rc == 0
     data = json.loads(out)
     assert data["staticad"] == sad.__version__ and data["numba"] == numba.__version__
-    assert data["backends"]["numpy"] is True
+    assert data["backends"]["numpy"] is True and data["backends_usable"]["numpy"] is True
+    assert data["backends_usable"]["cuda"] is (data["backends"]["cuda"] and data["cuda"]["available"])
     assert data["cache"]["path"] == str(root) and data["cache"]["files"] == 1 and data["cache"]["bytes"] == 3000
     assert data["threading"]["configured"] == numba.config.THREADING_LAYER
     assert "usable" in data["threading"]
