@@ -2,6 +2,7 @@
 entry point), or the backend's own per-step timing (numpy: per node); ``f.profile``."""
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 
@@ -135,17 +136,20 @@ def run_timed(fn, arrays, restore: bool):
                 v._storage[...] = old
         return list(outs), (), CallRecord(fn.name, t0, t1, tid, variant.steps_of(prof)), variant.timer
     compiled = getattr(ex, "applies_updates", False)  # updates happen inside the backend's run
+    real_call = {}
     if compiled and not restore:
-        # a real call of a compiled backend without an instrumented variant (its timings path
-        # would leave the Variables alone): one step, the whole call
-        t0 = now_ns()
-        outs, new_values = ex.run(arrays)
-        t1 = now_ns()
-        step = Step("entry", "entry", f"{getattr(ex, 'kernels', '?')} kernels", t0, t1 - t0)
-        return outs, new_values, CallRecord(fn.name, t0, t1, tid, [step]), "the whole call, from Python"
+        if _takes_keyword(ex.run, "apply_updates"):  # per-step timing of a real call (cuda)
+            real_call = {"apply_updates": True}
+        else:
+            # a backend whose timings path leaves the Variables alone: one step, the whole call
+            t0 = now_ns()
+            outs, new_values = ex.run(arrays)
+            t1 = now_ns()
+            step = Step("entry", "entry", f"{getattr(ex, 'kernels', '?')} kernels", t0, t1 - t0)
+            return outs, new_values, CallRecord(fn.name, t0, t1, tid, [step]), "the whole call, from Python"
     clock = _NodeClock()
     t0 = now_ns()
-    outs, new_values = ex.run(arrays, timings=clock)
+    outs, new_values = ex.run(arrays, timings=clock, **real_call)
     t1 = now_ns()
     if restore:
         new_values = ()
@@ -153,6 +157,13 @@ def run_timed(fn, arrays, restore: bool):
     if compiled:
         timer = f"the {getattr(fn.backend, 'NAME', '?')} backend's own step timing, from Python"
     return outs, new_values, CallRecord(fn.name, t0, t1, tid, clock.steps()), timer
+
+
+def _takes_keyword(method, name: str) -> bool:
+    try:
+        return name in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def profile_function(fn, args, kwargs, repeat) -> ProfileReport:
