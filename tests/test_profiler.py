@@ -146,6 +146,8 @@ def test_profile_report_chrome_trace(step, tmp_path):
         assert e["dur"] >= 0 and e["ts"] >= 0
         assert isinstance(e["pid"], int) and isinstance(e["tid"], int)
         assert "ops" in e["args"]
+    for k in f._exec.plan.kernels:  # one event per kernel per call
+        assert sum(e["name"] == k.name for e in events) == report.calls
 
 
 # --------------------------------------------------------------------------------------------
