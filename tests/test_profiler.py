@@ -146,6 +146,8 @@ def test_profile_report_chrome_trace(step, tmp_path):
         assert e["dur"] >= 0 and e["ts"] >= 0
         assert isinstance(e["pid"], int) and isinstance(e["tid"], int)
         assert "ops" in e["args"]
+    for k in f._exec.plan.kernels:  # one event per kernel per call
+        assert sum(e["name"] == k.name for e in events) == report.calls
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +277,7 @@ def test_fallback_when_the_instrumented_variant_cannot_be_built(twin, tiny, monk
     def broken(ex):
         raise RuntimeError("no timer here")
 
-    monkeypatch.setattr(profiler, "_Instrumented", broken)
+    monkeypatch.setattr(profiler.timing, "_Instrumented", broken)
     X, Y = tiny.data()
     saved = [v.value for v in twin._exec._variables]
     try:
@@ -293,3 +295,18 @@ def test_fallback_when_the_instrumented_variant_cannot_be_built(twin, tiny, monk
         twin.__dict__.pop("_profile_variant", None)
         for v, s in zip(twin._exec._variables, saved):
             v.assign(s)
+
+
+def test_table_counts_repeated_ops_of_a_long_fused_chain():
+    assert profiler.ops_summary("divide, multiply, divide, multiply, sum") == "divide x2, multiply x2, sum"
+    assert profiler.ops_summary("matmul") == "matmul"
+    x = sad.placeholder((2, 3), name="x")
+    z = sad.ones((2, 3))
+    for _ in range(30):
+        z = (z / x) * 2.0
+    f = sad.function([x], z, backend="numpy")
+    report = f.profile(np.full((2, 3), 1.5, np.float32), repeat=2)
+    assert any(r.ops == "divide" for r in report.rows)  # numpy: one row per node
+    rows = [profiler.KernelTiming("kernel0", ", ".join(["divide", "multiply"] * 30), 2, 1e-3)]
+    table = profiler.ProfileReport(rows, wall_seconds=2e-3, calls=2).table()
+    assert "divide x30, multiply x30" in table and "..." not in table

@@ -552,7 +552,9 @@ class CudaExecutable:
         a = np.asarray(a)
         return cuda.to_device(np.ascontiguousarray(a).reshape(-1)), a.shape
 
-    def run(self, arrays: list, timings=None):
+    def run(self, arrays: list, timings=None, apply_updates=None):
+        """``apply_updates`` (default: only when not timing, as f.profile changes no Variable) writes
+        the updates; ``sad.profile()`` times real calls, whose updates apply."""
         args = []
         for a in arrays:
             args += self._to_device(a)
@@ -563,7 +565,9 @@ class CudaExecutable:
         function = self._function()
         keep = bool(getattr(function, "return_device_arrays", False))
         results = [buf.reshape(shape) if keep else buf.copy_to_host().reshape(shape) for buf, shape in outs]
-        if timings is None:  # profiling changes no Variable
+        if apply_updates is None:
+            apply_updates = timings is None
+        if apply_updates:
             for var, buf in zip(self._targets, updates):
                 set_device_value(var, buf)
         return results, ()

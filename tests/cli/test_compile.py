@@ -1,27 +1,22 @@
-"""``staticad compile``, ``staticad cache``, ``staticad info --json``, the bench progress
-indicator and ``sad.to_dot`` (forward/backward nodes, kernel clusters, escaping).
+"""``staticad compile``: the report (text and JSON), --emit-source/--dot, loading modules and
+files, and the one-line errors with their exit statuses.
 
 Numba compiles are shared through module-scoped fixtures; wall-clock times are never asserted.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-import textwrap
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import staticad as sad
-from staticad.cli import main
+from .helpers import run_cli as _run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 MODELS = '''
 import numpy as np
@@ -95,12 +90,6 @@ not_callable = 3
 '''
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
@@ -142,7 +131,7 @@ def test_compile_text_report(numba_text):
 
 
 def test_compile_json_matches_the_function(numba_json, models):
-    from staticad.cli import build_function, load_target
+    from staticad.cli.target import build_function, load_target
     rep = numba_json
     assert rep["backend"] == "numba" and rep["function"] == "build"
     assert rep["cache_hit"] in (True, False)
@@ -187,6 +176,7 @@ def test_compile_numpy_backend_and_pair(models):
     rc, out, err = _run(["compile", f"{models}:pair", "--backend", "numpy"])
     assert rc == 0, err
     assert "backend numpy" in out and "passes: none" in out and "interpreted" in out
+    assert "no disk cache" in out
 
 
 def test_compile_returned_function_is_used_as_is(models, tmp_path):
@@ -194,6 +184,7 @@ def test_compile_returned_function_is_used_as_is(models, tmp_path):
     assert rc == 0, err
     rep = json.loads(out)
     assert rep["function"] == "compiled_here" and rep["backend"] == "numpy"
+    assert rep["cache_hit"] is None  # nothing generated, nothing cached
     assert "numpy schedule" in (tmp_path / "s.txt").read_text()
 
 
@@ -244,8 +235,8 @@ def test_compile_warnings_one_line_each_and_dropped_on_error(models):
 
 
 def test_compile_internal_error_is_one_line(models, monkeypatch):
-    from staticad import cli
-    monkeypatch.setattr(cli, "compile_report", lambda *a, **k: 1 / 0)
+    from staticad.cli import compile as cli_compile
+    monkeypatch.setattr(cli_compile, "compile_report", lambda *a, **k: 1 / 0)
     rc, out, err = _run(["compile", f"{models}:pair", "--backend", "numpy"])
     assert rc == 1 and "internal error: ZeroDivisionError" in err and len(err.strip().splitlines()) == 1
     rc, out, err = _run(["compile", f"{models}:pair", "--backend", "numpy", "--traceback"])
@@ -280,200 +271,3 @@ def test_compile_subprocess_example_and_error(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "staticad compile: error: examples/tiny_mlp.py has no function 'nope'"
-
-
-# --------------------------------------------------------------------------------------------
-# cache and info
-
-
-def test_cache_info_and_clear(tmp_path, monkeypatch):
-    root = tmp_path / "cache"
-    monkeypatch.setenv("STATICAD_CACHE_DIR", str(root))
-    rc, out, _ = _run(["cache", "clear"])
-    assert rc == 0 and "nothing to remove" in out and not root.exists()
-    (root / "modules" / "__pycache__").mkdir(parents=True)
-    (root / "modules" / "staticad_gen_abc.py").write_text("# x\n")
-    (root / "modules" / "__pycache__" / "staticad_gen_abc.entry-1.py311.nbi").write_bytes(b"0" * 1000)
-    (root / "modules" / "__pycache__" / "staticad_gen_abc.entry-1.py311.1.nbc").write_bytes(b"0" * 1000)
-    rc, out, _ = _run(["cache"])
-    assert rc == 0 and str(root) in out and "3 file(s)" in out and "1 generated module(s)" in out
-    rc, out, _ = _run(["cache", "clear", "-v"])
-    assert rc == 0
-    assert "removed 3 file(s)" in out and "1 generated module(s)" in out and "2 numba compiled file(s)" in out
-    assert out.count("removed ") == 4  # three listed files and the summary
-    assert root.is_dir() and not any(root.rglob("*"))
-    rc, out, _ = _run(["cache", "info"])
-    assert "0 file(s)" in out
-
-
-def test_info_json_and_cache_size(tmp_path, monkeypatch):
-    import numba
-    root = tmp_path / "c"
-    (root / "modules").mkdir(parents=True)
-    (root / "modules" / "staticad_gen_1.py").write_bytes(b"x" * 3000)
-    monkeypatch.setenv("STATICAD_CACHE_DIR", str(root))
-    rc, out, _ = _run(["info", "--json"])
-    assert rc == 0
-    data = json.loads(out)
-    assert data["staticad"] == sad.__version__ and data["numba"] == numba.__version__
-    assert data["backends"]["numpy"] is True
-    assert data["cache"]["path"] == str(root) and data["cache"]["files"] == 1 and data["cache"]["bytes"] == 3000
-    assert data["threading"]["configured"] == numba.config.THREADING_LAYER
-    assert "usable" in data["threading"]
-    rc, out, _ = _run(["info"])
-    assert "threading" in out and "2.9 KiB in 1 file(s)" in out
-
-
-# --------------------------------------------------------------------------------------------
-# bench progress
-
-
-class _Stream(io.StringIO):
-    def __init__(self, tty):
-        super().__init__()
-        self._tty = tty
-
-    def isatty(self):
-        return self._tty
-
-
-def test_bench_progress_plain_lines_when_not_a_terminal():
-    from staticad.cli import _progress_printer
-    err = _Stream(False)
-    show = _progress_printer(err)
-    show(1, 2, "scalar () numpy")
-    show(1, 2, "scalar () numpy: compiling")
-    show(2, 2, "scalar () numba")
-    show(2, 2, None)
-    assert err.getvalue().splitlines() == ["staticad bench: [1/2] scalar () numpy",
-                                           "staticad bench: [2/2] scalar () numba"]
-
-
-def test_bench_progress_on_a_terminal(monkeypatch):
-    import importlib.util
-    from staticad import cli
-    real = importlib.util.find_spec
-    # neither rich nor tqdm: one line rewritten in place
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n in ("rich", "tqdm") else real(n, *a))
-    err = _Stream(True)
-    show = cli._progress_printer(err)
-    show(1, 3, "mlp () numba: compiling")
-    show(3, 3, None)
-    assert "\r[1/3] mlp () numba: compiling ..." in err.getvalue()
-    # a tqdm stand-in is used when importable
-    calls = []
-
-    class FakeBar:
-        def __init__(self, **kw):
-            calls.append(("new", kw["total"]))
-            self.n = 0
-
-        def set_description_str(self, text, refresh=True):
-            calls.append(("desc", text))
-
-        def refresh(self):
-            calls.append(("n", self.n))
-
-        def close(self):
-            calls.append(("close",))
-
-    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=FakeBar))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "tqdm" else None)
-    show = cli._progress_printer(_Stream(True))
-    show(2, 4, "chain n=1e3 numba: timing 3 calls")
-    show(4, 4, None)
-    assert calls == [("new", 4), ("desc", "chain n=1e3 numba: timing 3 calls"), ("n", 1), ("close",)]
-
-
-def test_bench_reports_phases_and_skips_missing_frameworks(monkeypatch):
-    from staticad.bench import compare, runner
-    real = compare.importlib.util.find_spec
-    monkeypatch.setattr(compare.importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("torch", "jax") else real(name, *a))
-    seen = []
-    cols = runner.resolve_backends(["numpy"]) + runner.resolve_compare(["torch,jax"])
-    report = runner.run_bench(["scalar"], cols, repeat=1, warmup=0, progress=lambda s, t, w: seen.append(w))
-    assert "scalar () numpy: compiling" in seen and "scalar () numpy: timing 1 calls" in seen
-    assert seen[-1] is None
-    by = {c["column"]: c for c in report["results"][0]["columns"]}
-    assert by["torch"]["status"] == "skipped" and by["jax"]["status"] == "skipped"
-    assert "not installed" in by["torch"]["reason"]
-
-
-def test_bench_compare_import_error_inside_builder_is_skipped(monkeypatch):
-    from staticad.bench import compare, runner
-    monkeypatch.setattr(compare, "availability", lambda name: (True, "0.0"))
-
-    def build(framework, workload, case):
-        raise ModuleNotFoundError(f"No module named '{framework}.autograd'")
-
-    monkeypatch.setattr(compare, "build", build)
-    cols = runner.resolve_compare(["torch"])
-    report = runner.run_bench(["scalar"], cols, repeat=1, warmup=0)
-    col = {c["column"]: c for c in report["results"][0]["columns"]}["torch"]
-    assert col["status"] == "skipped" and "ModuleNotFoundError" in col["reason"]
-
-
-# --------------------------------------------------------------------------------------------
-# sad.to_dot
-
-
-def _node_lines(dot):
-    return [l for l in dot.splitlines() if "[label=" in l and "->" not in l]
-
-
-def test_to_dot_forward_and_backward_nodes():
-    x = sad.placeholder((3,), name="x")
-    y = (sad.sin(x) * 2).sum()
-    g = sad.grad(y, x)
-    dot = sad.to_dot([y, g])
-    red = [l for l in _node_lines(dot) if "#c0392b" in l]
-    black = [l for l in _node_lines(dot) if "#c0392b" not in l]
-    assert any("cos" in l for l in red) and any("full" in l for l in red)
-    assert any("sin" in l for l in black) and any('"sum_' in l or "\\nsum " in l for l in black)
-    assert not any("placeholder" in l for l in red)
-    assert "backward" in dot
-    # explicit forward=: everything y does not reach is backward
-    dot2 = sad.to_dot(g, forward=y)
-    assert any("cos" in l for l in _node_lines(dot2) if "#c0392b" in l)
-    # a single output: no distinction drawn
-    assert "#c0392b" not in sad.to_dot(y)
-    # several forward outputs: nothing descends from a gradient seed, so nothing is red
-    assert "#c0392b" not in sad.to_dot([y, x * 2])
-
-
-def test_to_dot_escapes_quotes_and_backslashes():
-    x = sad.placeholder((2,), name='my "quoted" \\ input')
-    dot = sad.to_dot((x * 2).sum(), name='graph "g"')
-    assert 'my \\"quoted\\" \\\\ input' in dot
-    assert dot.startswith('digraph "graph \\"g\\"" {')
-    # every label's quotes are balanced: strip escaped quotes, count the rest
-    for line in _node_lines(dot):
-        assert line.replace('\\\\', '').replace('\\"', '').count('"') % 2 == 0, line
-
-
-def test_to_dot_of_compiled_numba_function_has_kernel_clusters():
-    x = sad.placeholder((None,), name="x")
-    loss = (sad.sin(x) * sad.exp(-x * x)).sum()
-    f = sad.function([x], [loss, sad.grad(loss, x)])
-    dot = sad.to_dot(f)
-    plan = f._exec.plan
-    assert plan.kernels
-    for k in plan.kernels:
-        assert f"subgraph cluster_{k.name}" in dot
-    assert dot.count("{") == dot.count("}")
-    assert "#c0392b" in dot  # the gradient's nodes
-    assert dot.startswith('digraph "function"')
-    # numpy Function: the declared graph, no clusters
-    fn = sad.function([x], [loss, sad.grad(loss, x)], backend="numpy")
-    dn = sad.to_dot(fn)
-    assert "cluster" not in dn and "sin" in dn and "#c0392b" in dn
-
-
-def test_info_probe_threads_reports_the_active_layer():
-    import numba
-    rc, out, _ = _run(["info", "--probe-threads", "--json"])
-    assert rc == 0
-    th = json.loads(out)["threading"]
-    assert "probe_error" not in th
-    assert th["active"] == numba.threading_layer() and th["active"] in ("tbb", "omp", "workqueue")

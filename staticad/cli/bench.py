@@ -1,0 +1,199 @@
+"""``staticad bench``: compile and time the built-in workloads (``staticad.bench``) per backend,
+with a progress indicator on stderr and the results table on stdout (``--json`` for tracking)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import non_negative_int, positive_int, usage_error
+
+BACKEND_HELP = "numpy|numba|cuda|all"
+
+
+def add_parser(sub) -> None:
+    from ..bench import WORKLOADS
+
+    wl_lines = "\n".join(f"  {name:<9} {w.description}" for name, w in WORKLOADS.items())
+    bench = sub.add_parser(
+        "bench", help="compile and time the built-in workloads",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compile and time the built-in workloads on each staticad backend, next to a "
+                    "hand-written NumPy forward+backward (numpy-hand). Ratios: 'vs numba' = median / the "
+                    "numba column's median, 'vs hand' = median / numpy-hand's median.",
+        epilog=f"workloads:\n{wl_lines}\n\n--size S applies to chain (n) and linreg (N); --size hessian=S to "
+               "the hessian's n. Defaults: chain n = 1e3, 1e5 (--full adds 1e7), linreg N = 1e6, "
+               "hessian n = 20 (--full adds 100).\n"
+               "Backends this build lacks (or cuda without a GPU) and comparison packages that are not "
+               "installed are shown as skipped columns.")
+    bench.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                       help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
+    bench.add_argument("--backend", "-b", action="append", metavar=BACKEND_HELP,
+                       help="staticad backend(s), repeatable or comma-separated; 'all' lists every known "
+                            "backend (default: every backend available in this build)")
+    bench.add_argument("--repeat", "-r", type=positive_int, default=20, metavar="N",
+                       help="timed calls per column (default 20)")
+    bench.add_argument("--warmup", type=non_negative_int, default=2, metavar="N",
+                       help="untimed calls after the first one (default 2)")
+    bench.add_argument("--size", "-s", action="append", metavar="S",
+                       help="problem size(s), e.g. 1e5 or 1e3,1e5 (chain n, linreg N); NAME=S for one "
+                            "workload, e.g. hessian=100 (repeatable)")
+    bench.add_argument("--full", action="store_true",
+                       help="also run the large sizes (chain n = 1e7, hessian n = 100)")
+    bench.add_argument("--compare", action="append", metavar="torch,jax",
+                       help="add PyTorch-eager and/or jax.jit columns (skipped when not installed)")
+    bench.add_argument("--json", metavar="PATH", help="write every result as JSON to PATH ('-' for stdout)")
+    bench.add_argument("--list", action="store_true", help="list the workloads and exit")
+    bench.add_argument("--quiet", "-q", action="store_true", help="no progress indicator on stderr")
+
+
+
+
+def run(args) -> int:
+    """``staticad bench``: the table on stdout; exit 1 when a column failed or a result differs."""
+    from ..bench import report as bench_report
+    from ..bench import runner
+    from ..bench.workloads import WORKLOADS
+
+    out = sys.stdout
+    if args.list:
+        for name, w in WORKLOADS.items():
+            sizes = ""
+            if w.sized:
+                sizes = f"  [{w.size_name} = {', '.join(map(str, w.sizes))}"
+                extra = [x for x in w.full_sizes if x not in w.sizes]
+                sizes += f"; --full adds {', '.join(map(str, extra))}]" if extra else "]"
+            print(f"{name:<9} {w.description}{sizes}", file=out)
+        return 0
+    try:
+        names = runner.resolve_workloads(args.workloads)
+        columns = runner.resolve_backends(args.backend)
+        columns += runner.resolve_compare(args.compare)
+        sizes, sizes_by_workload = runner.parse_size_args(args.size)
+    except ValueError as exc:
+        return usage_error("bench", str(exc))
+    if sizes and args.workloads:
+        ignored = [n for n in names if WORKLOADS[n].sized and not WORKLOADS[n].plain_size
+                   and n not in sizes_by_workload]
+        for n in ignored:
+            print(f"note: a plain --size does not change {n} (use --size {n}=S)", file=sys.stderr)
+
+    progress = None if args.quiet else progress_printer()
+    report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
+                              repeat=args.repeat, warmup=args.warmup, progress=progress)
+    out.write(bench_report.format_table(report))
+    notes = bench_report.warning_lines(report)
+    if notes:
+        print(f"\n{len(notes)} distinct warning(s) while running:", file=out)
+        for n in notes[:20]:
+            print(f"  {n}", file=out)
+        if len(notes) > 20:
+            print(f"  ... {len(notes) - 20} more (see --json)", file=out)
+    problems = bench_report.failures(report)
+    for p in problems:
+        print(f"warning: {p}", file=out)
+    if args.json:
+        try:
+            bench_report.write_json(report, args.json)
+        except OSError as exc:
+            print(f"staticad bench: error: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
+        if args.json != "-":
+            print(f"results written to {args.json}", file=out)
+    return 1 if problems else 0
+
+
+def progress_printer(stream=None):
+    """A progress indicator on stderr for ``staticad bench``: ``progress(step, total, what)``
+    is called when a column starts (``what`` = workload, size, column) and again with a phase
+    (``... : compiling``, ``... : timing N calls``); ``what=None`` means done.
+
+    On a terminal: a ``rich`` or ``tqdm`` bar when one of them is importable (never required),
+    else one line rewritten in place. Otherwise (a log file, CI): one plain line per column.
+    """
+    err = stream if stream is not None else sys.stderr
+    try:
+        interactive = err.isatty()
+    except Exception:
+        interactive = False
+    if interactive:
+        for make in (_rich_progress, _tqdm_progress):
+            try:
+                show = make(err)
+            except Exception:  # missing, or an incompatible version: fall back
+                show = None
+            if show is not None:
+                return show
+        return _line_progress(err)
+    state = {"step": 0}
+
+    def plain(step, total, what):
+        if what is None or step == state["step"]:
+            return  # phases of the same column: one line per column is enough in a log
+        state["step"] = step
+        err.write(f"staticad bench: [{step}/{total}] {what.split(': ')[0]}\n")
+        err.flush()
+
+    return plain
+
+
+def _line_progress(err):
+    state = {"width": 0}
+
+    def show(step, total, what):
+        if what is None:
+            err.write("\r" + " " * state["width"] + "\r")
+        else:
+            text = f"[{step}/{total}] {what} ..."
+            err.write("\r" + text.ljust(state["width"]))
+            state["width"] = max(state["width"], len(text))
+        err.flush()
+
+    return show
+
+
+def _rich_progress(err):
+    import importlib.util
+    if importlib.util.find_spec("rich") is None:
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(file=err), transient=True)
+    state = {"task": None}
+
+    def show(step, total, what):
+        if what is None:
+            if state["task"] is not None:
+                progress.stop()
+                state["task"] = None
+            return
+        if state["task"] is None:
+            progress.start()
+            state["task"] = progress.add_task(what, total=total)
+        progress.update(state["task"], completed=step - 1, description=what)
+
+    return show
+
+
+def _tqdm_progress(err):
+    import importlib.util
+    if importlib.util.find_spec("tqdm") is None:
+        return None
+    from tqdm import tqdm
+
+    state = {"bar": None}
+
+    def show(step, total, what):
+        if what is None:
+            if state["bar"] is not None:
+                state["bar"].close()
+                state["bar"] = None
+            return
+        if state["bar"] is None:
+            state["bar"] = tqdm(total=total, file=err, leave=False, unit="column", dynamic_ncols=True)
+        bar = state["bar"]
+        bar.n = step - 1
+        bar.set_description_str(what, refresh=False)
+        bar.refresh()
+
+    return show
