@@ -53,8 +53,17 @@ def _ratio(r) -> str:
 
 
 HEADERS = ("workload", "size", "column", "graph", "compile", "cache", "median", "min", "max", "vs numba",
-           "vs hand", "check")
-_RIGHT = {3, 4, 6, 7, 8, 9, 10}
+           "vs hand", "mem", "check")
+_RIGHT = {3, 4, 6, 7, 8, 9, 10, 11}
+MEM_MIN_BYTES = 1 << 20  # below this, page granularity (4 KiB) makes the ratio meaningless
+
+
+def memory_ratio(r):
+    """(inputs + the call's peak) / (inputs + outputs): 1.00x means no temporaries at all."""
+    peak, io = r.get("peak_call_bytes"), r.get("io_bytes")
+    if peak is None or not io or io < MEM_MIN_BYTES:
+        return None
+    return (r.get("input_bytes", 0) + peak) / io
 
 
 def format_table(report) -> str:
@@ -66,7 +75,8 @@ def format_table(report) -> str:
              "graph = declaring the graph and its derivatives; compile = sad.function(...) + first call "
              "(jax: jit + first call)",
              "median/min/max = time per call; vs numba / vs hand = median / the numba / numpy-hand median; "
-             "check = first outputs equal numpy-hand's", ""]
+             "check = first outputs equal numpy-hand's; mem (--memory) = (inputs + peak memory of one call) / "
+             "(inputs + outputs), from 1 MiB up (1.00x = no temporaries)", ""]
     rows, notes = [], {}
     for entry in report["results"]:
         first = True
@@ -91,7 +101,7 @@ def format_table(report) -> str:
                          format_seconds(r.get("compile_seconds")), cache,
                          format_seconds(r["median_seconds"]), format_seconds(r["min_seconds"]),
                          format_seconds(r["max_seconds"]), _ratio(r.get("ratio_to_numba")),
-                         _ratio(r.get("ratio_to_numpy_hand")), check))
+                         _ratio(r.get("ratio_to_numpy_hand")), _ratio(memory_ratio(r)), check))
         rows.append(None)  # blank line between workloads
     if rows and rows[-1] is None:
         rows.pop()

@@ -320,7 +320,7 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
             g = w.graph(case)
             t1 = time.perf_counter()
             note("compiling")
-            f = sad.function(g.inputs, g.outputs, updates=g.updates, backend=column.name, name=w.name)
+            f = compile_graph(w, g, column.name)
             t2 = time.perf_counter()
             note(f"timing {repeat} calls")
             first, outputs, times = _time_calls(f, g.args, repeat, warmup, keep)
@@ -359,6 +359,28 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
     return res
 
 
+def compile_graph(w, g, backend: str):
+    """The ``sad.function`` of workload ``w``'s graph ``g`` for ``backend``."""
+    return sad.function(g.inputs, g.outputs, updates=g.updates, backend=backend, name=w.name)
+
+
+def build_callable(workload_name: str, size, column: str, kind: str):
+    """``(fn, args, retained)`` for one column of one workload: what the benchmark times, and a
+    function giving the memory it keeps between calls (see :mod:`staticad.bench.memory`)."""
+    from . import memory as _memory
+    w = _workloads.get(workload_name)
+    case = w.case(size)
+    if kind == "staticad":
+        g = w.graph(case)
+        f = compile_graph(w, g, column)
+        return f, g.args, (lambda: _memory.retained_bytes(f))
+    if kind == "hand":
+        fn, args = _workloads.build_hand(w, case)
+    else:
+        fn, args = _compare.build(kind, w.name, case)
+    return fn, args, (lambda: 0)
+
+
 def _cache_hit(f) -> Optional[bool]:
     """``f.stats["cache_hit"]``; ``None`` for a backend without a disk cache (numpy interprets)."""
     return bool(f.stats.get("cache_hit")) if hasattr(f._exec, "cache_hit") else None
@@ -375,10 +397,11 @@ def _warm_framework() -> None:
 
 
 def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup=2, progress=None,
-              sizes_by_workload=None) -> dict:
+              sizes_by_workload=None, memory=False) -> dict:
     """Run every workload (at every size) for the hand baseline and ``columns``.
 
-    ``sizes``: the plain ``--size`` values (for workloads with ``plain_size``); ``sizes_by_workload``:
+    ``memory``: also measure each column's peak memory per call (in a fresh process each, see
+    :mod:`staticad.bench.memory`). ``sizes``: the plain ``--size`` values (for workloads with ``plain_size``); ``sizes_by_workload``:
     ``{name: [sizes]}`` from ``--size NAME=S``; neither: each workload's defaults (``full``: large too).
 
     Returns the report: ``{"environment", "settings", "results": [{"workload", "size", "label",
@@ -429,6 +452,14 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
                            for o in by_name if o != col.name and by_name[o]["status"] == "ok"
                            and by_name[o]["median_seconds"] > 0}
         entry["columns"] = [by_name[c.name] for c in all_cols]  # column order, skipped ones included
+        if memory:
+            from . import memory as _memory
+            for col in all_cols:
+                r = by_name[col.name]
+                if r["status"] == "ok":
+                    if progress:
+                        progress(step, total, f"{w.name} {case.label} {col.name}: peak memory")
+                    r.update(_memory.measure(w.name, case.size, col.name, col.kind))
         results.append(entry)
         del case
     if progress:
@@ -436,7 +467,7 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
     return {
         "environment": environment(),
         "settings": {"workloads": list(workload_names), "columns": [c.name for c in all_cols],
-                     "repeat": repeat, "warmup": warmup, "sizes": sizes,
+                     "repeat": repeat, "warmup": warmup, "sizes": sizes, "memory": memory,
                      "sizes_by_workload": sizes_by_workload or {}, "full": full,
                      "timer": "time.perf_counter, one call per sample, gc paused"},
         "results": results,

@@ -1,7 +1,7 @@
 """The ``staticad`` command line (also ``python -m staticad``).
 
     staticad bench [WORKLOAD ...] [--backend numpy|numba|cuda|all] [--repeat N] [--size S]
-                   [--full] [--compare torch,jax] [--json PATH]
+                   [--full] [--memory] [--compare torch,jax] [--json PATH]
     staticad compile MODULE:FUNCTION [--backend numpy|numba|cuda] [--emit-source PATH] [--dot PATH] [--json]
     staticad info [--json] [--probe-threads]
     staticad cache [info|clear]

@@ -41,6 +41,9 @@ def add_parser(sub) -> None:
                        help="also run the large sizes (chain n = 1e7, hessian n = 100)")
     bench.add_argument("--compare", action="append", metavar="torch,jax",
                        help="add PyTorch-eager and/or jax.jit columns (skipped when not installed)")
+    bench.add_argument("--memory", action="store_true",
+                       help="also measure each column's peak memory per call (a fresh process per column; "
+                            "the mem column)")
     bench.add_argument("--json", metavar="PATH", help="write every result as JSON to PATH ('-' for stdout)")
     bench.add_argument("--list", action="store_true", help="list the workloads and exit")
     bench.add_argument("--quiet", "-q", action="store_true", help="no progress indicator on stderr")
@@ -79,7 +82,7 @@ def run(args) -> int:
 
     progress = None if args.quiet else progress_printer()
     report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
-                              repeat=args.repeat, warmup=args.warmup, progress=progress)
+                              repeat=args.repeat, warmup=args.warmup, progress=progress, memory=args.memory)
     out.write(bench_report.format_table(report))
     notes = bench_report.warning_lines(report)
     if notes:
