@@ -1,11 +1,19 @@
 """The Numba CPU backend: optimize -> fuse -> generate one ``@njit`` entry point -> disk cache."""
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
-import numba
-import numpy as np
+# Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise). Spinning
+# workers of numba's omp threading layer starve OpenBLAS threads and every other process on
+# a small machine: a 1e6-element linear regression step took 20.7 ms with them spinning on a
+# busy 2-core machine and 3.0 ms with them sleeping (NUMBA_FACTS.md #8). Read by the OpenMP
+# runtime when numba first starts it, which is after this import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 from ..program import Program
 from . import cache as _cache

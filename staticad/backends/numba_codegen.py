@@ -24,6 +24,7 @@ ALIASING_OPS = {"transpose", "getitem", "stop_gradient", "reshape", "reshape_lik
                 "concat_part"}
 BLOCK = 4096
 PARALLEL_MIN = 1 << 17
+INLINE_MAX = 4096  # static loop sizes up to this stay inline in the entry point
 RESERVED = {"np", "math", "_rt", "njit", "entry"}
 
 
@@ -298,9 +299,12 @@ class NumbaCodegen:
         accs = {}
         for s in k.sinks:
             accs[s] = self._init_acc(s, k)
-        # flat path possible?
+        # flat path possible? A loop of a few static elements stays inline in the entry point:
+        # its own jitted function would cost more compile time than vectorizing it saves.
+        static = int(np.prod([int(d) for d in D])) if all(d.isdigit() for d in D) else None
         flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
-            a["sym"] == () or len(a["sym"]) == r for a in accs.values())
+            a["sym"] == () or len(a["sym"]) == r for a in accs.values()) and (
+            static is None or static > INLINE_MAX)
         if flat:
             conds = [f"{arr_name[o]}.shape == {shape_t}" for o in arrays if self.sym[o] != S]
             conds += [f"{a['name']}.shape == {shape_t}" for a in accs.values() if a["array"] and a["sym"] != S]
@@ -318,7 +322,11 @@ class NumbaCodegen:
             flat_reads = {o: f"{arr_name[o]}_f[k]" for o in arrays}
             parallel = self.parallel_ok and all(
                 s.op.name in ("sum", "sum_to_like", "norm", "prod") for s in k.sinks)
-            if parallel:
+            if parallel and static is not None:  # the size is known: generate only the loop it takes
+                self.uses_prange |= static >= PARALLEL_MIN
+                self._emit_flat_blocks(k, flat_reads, scalars, accs, size,
+                                       "prange" if static >= PARALLEL_MIN else "range")
+            elif parallel:
                 self.uses_prange = True
                 w(f"if {size} >= PARALLEL_MIN:")
                 w.indent += 1

@@ -21,6 +21,8 @@ Rules (``x`` any tensor, ``c`` a constant or fill whose elements all equal one v
   ``x``, ``x[:, :]``, transpose of a transpose, ``squeeze(expand_dims(x))`` -> the operand.
 * ``stop_gradient(x)`` -> ``x``: derivative graphs are built before compilation, so at run
   time it is the identity (an optimized program is for running, not for differentiating).
+* 2-D ``matmul`` with inner dim 1 -> ``a * b`` (bit for bit); with a ``(1, 1)`` result ->
+  ``sum(a.T * b, axis=0, keepdims=True)`` (summation order, hence rounding, differs from BLAS).
 * ``sum(fill of value v, all axes)`` (and ``sum_to_like`` of it down to one element) ->
   ``v * count(ref)``, for ``v`` known at compile time and finite (``inf * 0`` is NaN where
   the sum of an empty tensor is 0). For floats this rounds once instead of summing ``n``
@@ -238,8 +240,26 @@ def sum_of_fill(node, shapes):
     return total if node.shape == () else ops.reshape(total, node.shape)
 
 
+def degenerate_matmul(node, shapes):
+    """2-D ``a @ b`` that is not a matrix product: an outer product (inner dim 1) -> ``a * b``
+    (the same single product per element); an inner product (result ``(1, 1)``) ->
+    ``sum(a.T * b, axis=0, keepdims=True)``. Both then fuse with their neighbours instead of
+    calling BLAS on a degenerate shape (linear regression with one feature: a 1e6 x 1 by 1 x 1
+    product, and a 1 x 1e6 by 1e6 x 1 one in its gradient)."""
+    if node.op.name != "matmul":
+        return None
+    a, b = node.inputs
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != node.dtype or b.dtype != node.dtype:
+        return None
+    if a.shape[1] == 1 and b.shape[0] == 1:
+        return ops.multiply(a, b)
+    if a.shape[0] == 1 and b.shape[1] == 1:
+        return ops.sum(ops.multiply(ops.transpose(a), b), axis=0, keepdims=True)
+    return None
+
+
 RULES = (fills_to_scalars, arithmetic_identity, double_negation, redundant_cast, redundant_shape_op,
-         sum_of_fill)
+         sum_of_fill, degenerate_matmul)
 
 
 def simplify(program: Program) -> Program:

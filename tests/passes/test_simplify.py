@@ -186,3 +186,25 @@ def test_power_two_becomes_square():
     a = compile_program(prog).run([v])[0][0]
     b = compile_program(out).run([v])[0][0]
     np.testing.assert_array_equal(a, b)
+
+
+def test_degenerate_matmuls_become_elementwise_and_a_sum():
+    """Linear regression with one feature: (N,1)@(1,1) is an outer product -> multiply (bit for
+    bit); (1,N)@(N,1) an inner product -> sum(a.T * b, axis=0, keepdims=True) (rounding differs)."""
+    x = sad.placeholder((None, 1), "float64", name="x")
+    w = sad.placeholder((1, 1), "float64", name="w")
+    r = sad.placeholder((None, 1), "float64", name="r")
+    u = sad.placeholder((None, 3), "float64", name="u")
+    before = program([x, w, r, u], [x @ w, x.T @ r, u @ sad.constant(np.ones((3, 2)))])
+    after = simplify(before)
+    assert after.outputs[0].op.name == "multiply"
+    assert after.outputs[1].op.name == "sum" and after.outputs[1].shape == (1, 1)
+    assert after.outputs[2].op.name == "matmul"            # a real matrix product stays
+    rng = np.random.default_rng(0)
+    vals = [rng.standard_normal((7, 1)), rng.standard_normal((1, 1)), rng.standard_normal((7, 1)),
+            rng.standard_normal((7, 3))]
+    e, g = evaluate(before, vals), evaluate(after, vals)
+    np.testing.assert_array_equal(g[0], e[0])
+    np.testing.assert_allclose(g[1], e[1], rtol=1e-12)
+    np.testing.assert_array_equal(g[2], e[2])
+    assert [o.shape for o in after.outputs] == [o.shape for o in before.outputs]
