@@ -66,6 +66,9 @@ class Function:
         anything else goes through the full conversion and its error messages."""
         out = []
         for (p, dtype, ndim, static), v in zip(self._specs, args):
+            if ndim == 0 and type(v) is dtype.type:  # a NumPy scalar of the placeholder's dtype
+                out.append(np.asarray(v))
+                continue
             if type(v) is np.ndarray and v.dtype == dtype and v.ndim == ndim:
                 shape = v.shape
                 for i, d in static:

@@ -77,14 +77,15 @@ class NumbaExecutable:
         return entry
 
     def run(self, arrays: list, timings=None):
-        args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
-        if self._variables:
-            args += [v._storage for v in self._variables]
-        if self._constants:
-            args += self._constants
-        args.append(self._workspace)
+        args = arrays
+        for a in arrays:
+            if not a.flags.c_contiguous:
+                args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
+                break
+        if self._variables or self._constants:
+            args = args + [v._storage for v in self._variables] + self._constants
         if timings is None:
-            outs, need = self.entry(*args)
+            outs, need = self.entry(*args, self._workspace)
             if need > self._workspace.size:  # this call allocated; the next one will fit
                 self._workspace = np.empty(need + need // 4, np.uint8)
             return outs, ()
@@ -92,7 +93,7 @@ class NumbaExecutable:
         # afterwards so that profiling a training step changes nothing
         saved = [v._storage.copy() for v in self._variables]
         t0 = time.perf_counter()
-        outs, need = self.entry(*args)
+        outs, need = self.entry(*args, self._workspace)
         if need > self._workspace.size:
             self._workspace = np.empty(need + need // 4, np.uint8)
         key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
