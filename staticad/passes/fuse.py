@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .symshape import is_symbol, symbolic_shapes
+from .symshape import broadcast_sym, is_symbol, symbolic_shapes
 
 SINK_OPS = {"sum", "max", "min", "prod", "sum_to_like", "norm"}
 SHAPE_ONLY_INPUTS = {
@@ -139,6 +139,8 @@ def fuse_elementwise(program) -> KernelPlan:
     _recompute_cheap_values(steps, kernel_of, sym)
     _mark_stores(program, kernels, kernel_of, sym)
     _drop_dead_members(kernels, sym)
+    # a kernel whose every value is recomputed where it is used has nothing left to do
+    steps = [s for s in steps if not isinstance(s, LoopKernel) or s.members or s.sinks]
     return KernelPlan(steps, kernel_of, sym, program)
 
 
@@ -181,7 +183,7 @@ def _recompute_cheap_values(steps, kernel_of, sym):
     for k2 in [s for s in steps if isinstance(s, LoopKernel)]:
         for o in list(k2.operands):
             k1 = kernel_of.get(o)
-            if k1 is None or k1 is k2 or o not in k1.members or k1.sym != k2.sym:
+            if k1 is None or k1 is k2 or o not in k1.members or not _broadcasts_into(k1.sym, k2.sym):
                 continue
             sub, leaves, stack, ok = [], [], [o], True
             while stack and ok:
@@ -200,7 +202,7 @@ def _recompute_cheap_values(steps, kernel_of, sym):
             if not ok:
                 continue
             new_leaves = [leaf for leaf in leaves if leaf not in k2.operands]
-            if sum(1 for leaf in new_leaves if sym[leaf] == k2.sym) > 1:
+            if sum(1 for leaf in new_leaves if _spans(sym[leaf], k2.sym)) > 1:
                 continue
             # k1's members are topologically ordered; a value recomputed for an earlier operand is
             # not recomputed twice
@@ -208,6 +210,19 @@ def _recompute_cheap_values(steps, kernel_of, sym):
             k2.members = order + k2.members
             k2.operands.remove(o)
             k2.operands += new_leaves
+
+
+def _broadcasts_into(space, target) -> bool:
+    """Every index of ``target`` maps to one of ``space`` by broadcasting (equal spaces too):
+    values of a kernel over ``space`` can be recomputed, elementwise, inside one over ``target``
+    (e.g. ``x*w + b`` over ``x``'s rows inside ``(x*w + b - y)**2`` over ``bcast(x, y)``)."""
+    return len(space) == len(target) and broadcast_sym(target, space) == target
+
+
+def _spans(shape, space) -> bool:
+    """A tensor of symbolic ``shape`` read in a loop over ``space`` is as large as the loop (not
+    a row, column or scalar broadcast over it)."""
+    return len(shape) == len(space) and all(d != 1 or s == 1 for d, s in zip(shape, space))
 
 
 def _mark_stores(program, kernels, kernel_of, sym):

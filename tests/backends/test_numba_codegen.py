@@ -140,3 +140,26 @@ def test_fused_trig_fast_path_falls_back_per_block(op):
     small[[5000, 9000, 9001]] = 0.5
     for got, want in zip(f(small), ref(small)):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-5)
+
+
+def test_linear_regression_step_is_two_passes_and_broadcasts_right():
+    """x @ w + b (over x's rows) is recomputed inside the loss kernel (over bcast(x, y)) instead
+    of being stored; the degenerate matmuls became elementwise work. Values agree with numpy
+    also when x's rows broadcast against y's (one row of x)."""
+    w = sad.Variable(np.array([[0.5]], np.float32), name="w")
+    b = sad.Variable(np.array([[-1.0]], np.float32), name="b")
+    x = sad.placeholder((None, 1), "float32", name="x")
+    y = sad.placeholder((None, 1), "float32", name="y")
+    loss = ((x @ w + b - y) ** 2).mean()
+    outs = [loss] + sad.grad(loss, [w, b])
+    f = sad.function([x, y], outs, backend="numba")
+    ref = sad.function([x, y], outs, backend="numpy")
+    assert not any(getattr(s, "op", None) is not None and s.op.name == "matmul" for s in f._exec.plan.steps)
+    full = [k for k in f._exec.plan.kernels if len(k.sym) == 2 and k.sym[0] != 1]
+    assert len(full) == 2 and not any(m.op.name == "add" for k in full for m in k.stored)
+    rng = np.random.default_rng(0)
+    for nx_, ny in [(1000, 1000), (1, 500), (300, 1)]:
+        X = rng.standard_normal((nx_, 1)).astype(np.float32)
+        Y = rng.standard_normal((ny, 1)).astype(np.float32)
+        for got, want in zip(f(X, Y), ref(X, Y)):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
