@@ -41,14 +41,18 @@ class NumbaExecutable:
         self.original = program
         self.program, self.pass_report = optimize(program)
         self.plan = fuse_elementwise(self.program)
-        self.source, self.args = generate(self.plan)
+        self.source, self.args, swaps = generate(self.plan)
         self.kernels = len(self.plan.kernels)
         self.fused_ops = self.plan.fused_ops
         self._variables = [node for _, node in self.args if node.op.name == "variable"]
         self._constants = [np.array(node.attrs["value"], order="C") for _, node in self.args
                            if node.op.name == "constant"]
         self._n_inputs = len(self.program.inputs)
-        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args) + (_array_type(np.uint8, 1),)
+        # double-buffered Variables: the entry point writes their new values into these spares,
+        # which are swapped in after a successful call (all at once: a failed call changes nothing)
+        self._swapped = [var for _, var in swaps]
+        self._spares = [np.empty(var.shape, var.dtype) for var in self._swapped]
+        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args + swaps) + (_array_type(np.uint8, 1),)
         self._workspace = np.empty(0, np.uint8)
         self.module, self.path, _ = _cache.load_module(self.source)
         self.entry = self._compile(sig)
@@ -83,11 +87,13 @@ class NumbaExecutable:
                 args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
                 break
         if self._variables or self._constants:
-            args = args + [v._storage for v in self._variables] + self._constants
+            args = args + [v._storage for v in self._variables] + self._constants + self._spares
         if timings is None:
             outs, need = self.entry(*args, self._workspace)
             if need > self._workspace.size:  # this call allocated; the next one will fit
                 self._workspace = np.empty(need + need // 4, np.uint8)
+            if self._swapped:
+                self.swap_in(self._swapped, self._spares)
             return outs, ()
         # profiling: the whole native entry point is one timed call; Variables are restored
         # afterwards so that profiling a training step changes nothing
@@ -96,11 +102,20 @@ class NumbaExecutable:
         outs, need = self.entry(*args, self._workspace)
         if need > self._workspace.size:
             self._workspace = np.empty(need + need // 4, np.uint8)
+        self.swap_in(self._swapped, self._spares)
         key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
         for v, old in zip(self._variables, saved):
             v._storage[...] = old
         return list(outs), []
+
+
+    @staticmethod
+    def swap_in(variables, spares):
+        """Each Variable's new value (in its spare) becomes its storage; the old storage becomes
+        the spare the next call writes into."""
+        for i, v in enumerate(variables):
+            v._storage, spares[i] = spares[i], v._storage
 
 
 def compile_program(program: Program) -> NumbaExecutable:

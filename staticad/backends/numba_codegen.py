@@ -77,6 +77,11 @@ class NumbaCodegen:
         self.order = {n: i for i, n in enumerate(self.program.nodes)}
         self.inline: set = set()
         self.args: list = []   # (ident, node) in call order
+        # (ident, Variable): buffers the caller passes after ``args`` for the next value of a
+        # Variable; the kernel computing the update writes there and the caller swaps it in
+        # after the call (no copy of the new value into the Variable)
+        self.swaps: list = []
+        self.swap_of: dict = {}
         self.noncontig: set = set()
         self.fresh: set = set()
         self._uid = 0
@@ -164,6 +169,7 @@ class NumbaCodegen:
                     self.inline.add(node)
                 else:
                     self.args.append((self.ident(node), node))
+        self._plan_swaps()
         body = self.w
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
              f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
@@ -200,7 +206,7 @@ class NumbaCodegen:
             head += fn_lines + ["", ""]
         head += [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
-            f"def entry({', '.join([a for a, _ in self.args] + ['ws'])}):",
+            f"def entry({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
             "    ws_used = 0  # bytes of the workspace (internal buffers) this call needs",
         ] + ([f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]
              if self.profile else [])
@@ -230,13 +236,33 @@ class NumbaCodegen:
                     self.reusable.add(m)
                     self.dies_after.setdefault(last[m], []).append(m)
 
+    def _plan_swaps(self):
+        """Update values a loop kernel stores, of the Variable's static shape and dtype, that are
+        neither outputs nor the value of another update: written straight into the buffer the
+        caller swaps in (double buffering: saves copying every new value into its Variable)."""
+        p = self.program
+        stored = {m for k in self.plan.kernels for m in k.stored}
+        values = [val for _, val in p.updates]
+        for var, val in p.updates:
+            if (val in stored and val not in p.outputs and values.count(val) == 1
+                    and val.dtype == var.dtype and tuple(val.shape) == tuple(var.shape)
+                    and self.sym[val] == tuple(var.shape)):
+                name = f"{self.ident(var)}_next"
+                while name in self.used:
+                    name += "_"
+                self.used.add(name)
+                self.swap_of[val] = name
+                self.swaps.append((name, var))
+
     def _release_dead(self, index):
         for m in self.dies_after.get(index, ()):
             self.pool.setdefault((self.sym[m], m.dtype), []).append(self.ident(m))
 
     def _allocate(self, m, shape_t):
         free = self.pool.get((self.sym[m], m.dtype))
-        if free:
+        if m in self.swap_of:
+            self.w(f"{self.ident(m)} = {self.swap_of[m]}  # the Variable's next value, swapped in by the caller")
+        elif free:
             self.w(f"{self.ident(m)} = {free.pop()}  # reuses a dead buffer")
         elif m in self.program_roots or m.ndim == 0:
             self.w(f"{self.ident(m)} = np.empty({shape_t}, np.{m.dtype.name})")  # returned: fresh
@@ -752,7 +778,10 @@ class NumbaCodegen:
             for var, name in staged:
                 w(f"if {name}.shape != {self.ident(var)}.shape:")
                 w(f"    raise ValueError(\"update of Variable {self.ident(var)} has the wrong shape; no Variable was changed\")")
+            swapped = {self.ident(val) for _, val in p.updates if val in self.swap_of}
             for var, name in staged:
+                if name in swapped:
+                    continue  # computed in the buffer the caller swaps in
                 if var.ndim == 0:
                     w(f"{self.ident(var)}[()] = {name}.item()")
                 else:
@@ -788,7 +817,8 @@ class NumbaCodegen:
 
 
 def generate(plan: KernelPlan):
-    """Source text and the entry point's argument list ``[(ident, node)]``."""
+    """Source text, the entry point's argument list ``[(ident, node)]`` and its swap buffers
+    ``[(ident, Variable)]`` (passed after the arguments, before the workspace)."""
     cg = NumbaCodegen(plan)
     src = cg.generate()
-    return src, cg.args
+    return src, cg.args, cg.swaps

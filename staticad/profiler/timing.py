@@ -50,19 +50,22 @@ class _Instrumented:
 
         cg = NumbaCodegen(ex.plan, profile=True)
         self.source = cg.generate()
-        if [n for _, n in cg.args] != [n for _, n in ex.args]:
+        if [n for _, n in cg.args + cg.swaps] != [n for _, n in ex.args] + ex._swapped:
             raise RuntimeError("instrumented entry point takes different arguments")
         self.steps = [(name, kind, ", ".join(ops)) for name, kind, ops, _ in cg.profile_steps]
         self.timer = f"numba_timer.now_ns ({numba_timer.METHOD}) around each step, inside the native entry point"
         self._variables = list(ex._variables)  # what the normal entry point gets, in order
         self._constants = list(ex._constants)
+        self._swapped = list(ex._swapped)
+        self._spares = [np.empty(v.shape, v.dtype) for v in self._swapped]
+        self._swap_in = ex.swap_in
         self._workspace = np.empty(0, np.uint8)
         self._np = np
 
         def array_type(node):
             return numba.types.Array(numba.from_dtype(np.dtype(node.dtype)), node.ndim, "C")
 
-        sig = tuple(array_type(node) for _, node in ex.args) + (numba.types.Array(numba.uint8, 1, "C"),)
+        sig = tuple(array_type(node) for _, node in ex.args + cg.swaps) + (numba.types.Array(numba.uint8, 1, "C"),)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaPerformanceWarning)
             module, _path, _ = _cache.load_module(self.source)
@@ -83,10 +86,12 @@ class _Instrumented:
         args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
         args += [v._storage for v in self._variables]
         args += self._constants
+        args += self._spares
         args.append(self._workspace)
         outs, need, prof = self.entry(*args)
         if need > self._workspace.size:
             self._workspace = np.empty(need + need // 4, np.uint8)
+        self._swap_in(self._swapped, self._spares)
         return outs, prof
 
     def steps_of(self, prof) -> list:
