@@ -1,6 +1,6 @@
 """The cuda backend agrees with the NumPy reference: ops and derivatives, random graphs, training.
 
-Without a GPU these tests run on numba's CUDA simulator (tests/backends/conftest.py selects it),
+Without a GPU these tests run on numba's CUDA simulator (tests/conftest.py selects it),
 at small sizes: the simulator runs every GPU thread as a Python thread. Tests marked ``gpu`` need
 a real GPU (larger sizes, timings) and are skipped otherwise.
 """
