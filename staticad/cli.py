@@ -191,6 +191,9 @@ def _cmd_bench(args) -> int:
         for n in ignored:
             print(f"note: a plain --size does not change {n} (use --size {n}=S)", file=sys.stderr)
 
+    if any(c.name == "cuda" and not c.skip for c in columns) and runner.cuda_status()["simulator"]:
+        print("note: cuda runs on numba's CUDA simulator (NUMBA_ENABLE_CUDASIM): its times are not GPU times; "
+              "keep sizes tiny (e.g. --size 100, no mlp)", file=sys.stderr)
     progress = None if args.quiet else _progress_printer()
     report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
                               repeat=args.repeat, warmup=args.warmup, progress=progress)
@@ -454,10 +457,18 @@ def _cmd_info(args) -> int:
     avail = list(_backends.available())
     known = list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
     data["backends"] = {b: b in avail for b in known}
-    rows.append(("backends", ", ".join(f"{b} (available)" if b in avail else f"{b} (not available)" for b in known)))
-
     cs = cuda_status()
     data["cuda"] = cs
+
+    def backend_text(b):
+        if b not in avail:
+            return f"{b} (not available)"
+        if b == "cuda":  # in every build; runs only with a GPU or the simulator
+            return "cuda (simulator)" if cs["simulator"] and cs["available"] else \
+                "cuda (GPU)" if cs["available"] else "cuda (no GPU or simulator here)"
+        return f"{b} (available)"
+    rows.append(("backends", ", ".join(backend_text(b) for b in known)))
+
     sim_env = os.environ.get("NUMBA_ENABLE_CUDASIM")
     if cs["simulator"]:
         cuda_text = f"CUDA simulator enabled (NUMBA_ENABLE_CUDASIM={sim_env})"

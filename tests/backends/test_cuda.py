@@ -402,3 +402,17 @@ def test_gpu_matmul_throughput(capsys):
     with capsys.disabled():
         print(f"\ncuda matmul {n}x{n} float32: {2 * n ** 3 / seconds / 1e12:.2f} TFLOP/s ({seconds * 1e3:.2f} ms)")
     np.testing.assert_allclose(out.copy_to_host()[:4, :4], (A.copy_to_host() @ B.copy_to_host())[:4, :4], rtol=1e-3)
+
+
+@needs_cuda
+def test_bench_cuda_column_runs_and_checks(tmp_path, capsys):
+    """``staticad bench --backend cuda`` at a tiny size: the cuda column runs and its outputs match
+    the hand-written NumPy baseline (on the simulator its times mean nothing)."""
+    import json
+    from staticad.cli import main
+    path = tmp_path / "bench.json"
+    assert main(["bench", "scalar", "chain", "--backend", "cuda", "--size", "50", "--repeat", "1", "--warmup", "0",
+                 "-q", "--json", str(path)]) == 0
+    for result in json.loads(path.read_text())["results"]:
+        cuda = next(c for c in result["columns"] if c["column"] == "cuda")
+        assert cuda["status"] == "ok" and cuda["matches_numpy_hand"], (result["workload"], cuda)
