@@ -416,3 +416,51 @@ def test_bench_cuda_column_runs_and_checks(tmp_path, capsys):
     for result in json.loads(path.read_text())["results"]:
         cuda = next(c for c in result["columns"] if c["column"] == "cuda")
         assert cuda["status"] == "ok" and cuda["matches_numpy_hand"], (result["workload"], cuda)
+
+
+@needs_cuda
+def test_training_step_moves_only_inputs_in_and_requested_outputs_out(monkeypatch):
+    """Device residency: after the first step, a step uploads its 2 inputs and downloads its 1
+    requested output; the Variables (and the momentum state, also Variables) never cross."""
+    from numba import cuda
+    params, x, y, loss = _tiny_model(np.random.default_rng(9))
+    optimizer = sad.optim.SGD(0.01, momentum=0.9)
+    step = sad.function([x, y], loss, updates=optimizer.updates(loss, params), backend="cuda")
+    X, Y = np.ones((4, 8), "float32"), np.ones((4, 3), "float32")
+    step(X, Y)  # first call: Variables and constants go up once
+    moved = {"in": 0, "out": 0}
+    to_device = cuda.to_device
+
+    def counting_to_device(*a, **k):
+        moved["in"] += 1
+        return to_device(*a, **k)
+
+    monkeypatch.setattr(cuda, "to_device", counting_to_device)
+    array_type = type(to_device(np.zeros(1)))
+    copy_to_host = array_type.copy_to_host
+
+    def counting_copy_to_host(self, *a, **k):
+        moved["out"] += 1
+        return copy_to_host(self, *a, **k)
+
+    monkeypatch.setattr(array_type, "copy_to_host", counting_copy_to_host)
+    losses = [float(step(X, Y)) for _ in range(3)]
+    assert moved == {"in": 6, "out": 3}, moved
+    assert len(set(losses)) == 3  # every step updated the Variables on the device
+    monkeypatch.undo()
+    before = params[0].value                     # reading a Variable fetches it once ...
+    np.testing.assert_array_equal(params[0].value, before)
+    step(X, Y)                                   # ... and the next step does not re-upload it
+    assert not np.array_equal(params[0].value, before)
+
+
+@needs_cuda
+def test_cuda_shares_the_cpu_backends_passes_and_plan():
+    """One optimization pipeline: the same passes report, graph after passes and kernel plan."""
+    params, x, y, loss = _tiny_model(np.random.default_rng(10))
+    outs = [loss, sad.softmax(x), sad.max(x, axis=1)] + sad.grad(loss, params)
+    cpu = sad.function([x, y], outs, backend="numba")
+    gpu = sad.function([x, y], outs, backend="cuda")
+    for key in ("nodes_declared", "nodes_after_passes", "kernels", "fused_ops", "passes"):
+        assert cpu.stats[key] == gpu.stats[key], key
+    assert [k.name for k in cpu._exec.plan.kernels] == [k.name for k in gpu._exec.plan.kernels]
