@@ -576,6 +576,8 @@ def kernel_ptx(module, signatures, cc=(8, 0)) -> dict:
     import contextlib
     import sys
     cuda = _cuda()
+    if not signatures:  # a graph of views and reshapes only: no kernel
+        return {}
     patch = contextlib.nullcontext()
     if not cuda.is_available():
         # device functions called by a kernel compile for the current device's compute capability;

@@ -7,6 +7,9 @@ runs its first cases (the simulator runs every GPU thread as a Python thread); w
 every case of the catalogue runs (those tests are marked ``gpu``).
 """
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from staticad.backends import cuda_backend
 from tests.ops.cases import DERIVATIVE_CASES, FORWARD_CASES
 from tests.ops.checks import placeholders, rng_for
 
+ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR = cuda_backend.is_simulator()
 REAL_GPU = cuda_backend.is_available() and not SIMULATOR
 FULL = REAL_GPU or os.environ.get("STATICAD_CUDA_TESTS") == "full"  # "full": the GPU set on the simulator too
@@ -97,3 +101,17 @@ def test_vjp_and_jvp_rules_agree(op, cases):
         inputs += xs
         arrays += vals
     _compare(labels, inputs, outputs, arrays)
+
+
+def test_catalogue_kernels_compile_to_ptx():
+    """Every kernel generated for the catalogue's graphs compiles for a real GPU (sm_80) with
+    numba's CUDA target and NVVM, no GPU needed (the simulator checks none of that). Skipped
+    where NVVM is not installed (numba-cuda[cu12] / a CUDA toolkit)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    per_op = "1000" if FULL else str(CI_CASES_PER_OP)
+    proc = subprocess.run([sys.executable, "-m", "tests.backends.cuda_ptx_catalogue", per_op], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    if proc.stdout.startswith("SKIP"):
+        pytest.skip(f"NVVM is not installed ({proc.stdout.split()[1]}): pip install 'numba-cuda[cu12]'")
+    assert proc.returncode == 0 and "failures=0" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-3000:]
