@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RTOL = {np.dtype("float32"): 1e-5, np.dtype("float64"): 1e-12}
 SIMULATOR = cuda_backend.is_simulator()
 REAL_GPU = cuda_backend.is_available() and not SIMULATOR
+FULL = REAL_GPU or os.environ.get("STATICAD_CUDA_TESTS") == "full"  # more random graphs
 
 needs_cuda = pytest.mark.skipif(not cuda_backend.is_available(),
                                 reason=f"no CUDA GPU or simulator: {cuda_backend.unavailable_reason()}")
@@ -331,7 +332,7 @@ def random_graph(draw):
 
 
 @needs_cuda
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40 if FULL else 4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(random_graph())
 def test_random_graphs_agree(graph):
     in_shapes, recipe = graph
