@@ -32,7 +32,8 @@ NAME = "cuda"
 
 ENABLE_HINT = ("enable either: set NUMBA_ENABLE_CUDASIM=1 in the environment before starting Python "
                "(numba's CUDA simulator runs the kernels on the CPU, slowly: for tests), or use a machine "
-               "with an NVIDIA GPU and driver and `pip install staticad[cuda]` (numba-cuda)")
+               "with an NVIDIA GPU and driver and `pip install staticad[cuda]` (numba-cuda; add "
+               "`pip install numba-cuda[cu12]` where no CUDA toolkit is installed)")
 
 
 class CudaUnavailableError(RuntimeError):
