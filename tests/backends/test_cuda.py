@@ -465,3 +465,31 @@ def test_cuda_shares_the_cpu_backends_passes_and_plan():
     for key in ("nodes_declared", "nodes_after_passes", "kernels", "fused_ops", "passes"):
         assert cpu.stats[key] == gpu.stats[key], key
     assert [k.name for k in cpu._exec.plan.kernels] == [k.name for k in gpu._exec.plan.kernels]
+
+
+def test_compile_kernels_reports_a_hit_only_when_nothing_compiled():
+    """On a GPU, cache_hit comes from numba's per-signature counters: a kernel already in memory or
+    loaded from numba's disk cache is a hit, one whose ``_cache_misses`` grows was compiled. (A
+    stand-in for numba's CUDA dispatcher: the real one needs a GPU.)"""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    class Dispatcher:  # numba.cuda.dispatcher.CUDADispatcher.compile's bookkeeping
+        def __init__(self, on_disk):
+            self.on_disk, self.overloads, self._cache_misses = set(on_disk), set(), Counter()
+
+        def compile(self, sig):
+            if sig in self.overloads:
+                return
+            if sig not in self.on_disk:
+                self._cache_misses[sig] += 1
+            self.overloads.add(sig)
+
+    sigs = {"kernel0": [(("i",), ("a", np.dtype("float32")))], "fill": [(("i",), ("a", np.dtype("float64")), ("f",))]}
+    texts = {name: [cuda_backend.signature_text(k) for k in s] for name, s in sigs.items()}
+    assert texts["kernel0"] == ["void(int64, float32[::1])"]
+    cold = SimpleNamespace(kernel0=Dispatcher([]), fill=Dispatcher(texts["fill"]))
+    assert cuda_backend.compile_kernels(cold, sigs) is False      # kernel0 had to be compiled
+    assert cuda_backend.compile_kernels(cold, sigs) is True       # now both are in memory
+    warm = SimpleNamespace(kernel0=Dispatcher(texts["kernel0"]), fill=Dispatcher(texts["fill"]))
+    assert cuda_backend.compile_kernels(warm, sigs) is True       # both from the disk cache
