@@ -32,7 +32,8 @@ NAME = "cuda"
 
 ENABLE_HINT = ("enable either: set NUMBA_ENABLE_CUDASIM=1 in the environment before starting Python "
                "(numba's CUDA simulator runs the kernels on the CPU, slowly: for tests), or use a machine "
-               "with an NVIDIA GPU and driver and `pip install staticad[cuda]` (numba-cuda)")
+               "with an NVIDIA GPU and driver and `pip install staticad[cuda]` (numba-cuda; add "
+               "`pip install numba-cuda[cu12]` where no CUDA toolkit is installed)")
 
 
 class CudaUnavailableError(RuntimeError):
@@ -503,18 +504,10 @@ class CudaExecutable:
 
     def _compile(self, existed) -> bool:
         """Compile every kernel for the argument types it is launched with (on a GPU; the simulator
-        interprets Python). True when every kernel came from numba's disk cache."""
+        interprets Python). True when the module was cached and no kernel had to be compiled."""
         if self.simulator:
             return existed
-        hits = misses = 0
-        for name, sigs in self.signatures.items():
-            disp = getattr(self.module, name)
-            for kinds in sigs:
-                disp.compile(signature_text(kinds))
-            counts = getattr(disp, "_cache_hits", {})
-            hits += sum(counts.values()) if hasattr(counts, "values") else 0
-            misses += len(sigs)
-        return existed and hits >= misses
+        return compile_kernels(self.module, self.signatures) and existed
 
     def ptx(self, cc=(8, 0)) -> dict:
         """PTX of every kernel for compute capability ``cc`` (see :func:`kernel_ptx`)."""
@@ -573,6 +566,23 @@ class CudaExecutable:
         return results, ()
 
 
+def compile_kernels(module, signatures) -> bool:
+    """Compile each kernel of ``module`` for its signatures; True when none needed compiling (every
+    one was in memory already or came from numba's disk cache). A kernel counts as compiled when
+    its dispatcher's ``_cache_misses`` counter grows (or when the dispatcher has no counter)."""
+    compiled = 0
+    for name, sigs in signatures.items():
+        disp = getattr(module, name)
+        for kinds in sigs:
+            text = signature_text(kinds)
+            misses = getattr(disp, "_cache_misses", None)
+            before = misses.get(text, 0) if misses is not None else None
+            disp.compile(text)
+            if misses is None or misses.get(text, 0) > before:
+                compiled += 1
+    return compiled == 0
+
+
 def kernel_ptx(module, signatures, cc=(8, 0)) -> dict:
     """``{(kernel, signature): PTX}`` for a generated module: type-checks and compiles every kernel
     for a GPU of compute capability ``cc`` without needing one (NVVM is enough, e.g. from
@@ -580,6 +590,8 @@ def kernel_ptx(module, signatures, cc=(8, 0)) -> dict:
     import contextlib
     import sys
     cuda = _cuda()
+    if not signatures:  # a graph of views and reshapes only: no kernel
+        return {}
     patch = contextlib.nullcontext()
     if not cuda.is_available():
         # device functions called by a kernel compile for the current device's compute capability;

@@ -114,6 +114,8 @@ class CudaCodegen:
         self.dims: dict = {}
         self.node_by_id = {n.id: n for n in self.program.nodes}
         self.order = {n: i for i, n in enumerate(self.program.nodes)}
+        for x in self.program.inputs:  # an input no output needs is pruned from the nodes
+            self.order.setdefault(x, len(self.order))
         self.roots = set(self.program.roots)
         self.args: list = []             # (ident, node) of the driver's array parameters, in order
         self.inline: set = set()

@@ -80,6 +80,9 @@ def run(args) -> int:
         for n in ignored:
             print(f"note: a plain --size does not change {n} (use --size {n}=S)", file=sys.stderr)
 
+    if any(c.name == "cuda" and not c.skip for c in columns) and runner.cuda_status()["simulator"]:
+        print("note: cuda runs on numba's CUDA simulator (NUMBA_ENABLE_CUDASIM): its times are not GPU times; "
+              "keep sizes tiny (e.g. --size 100, no mlp)", file=sys.stderr)
     progress = None if args.quiet else progress_printer()
     report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
                               repeat=args.repeat, warmup=args.warmup, progress=progress, memory=args.memory)

@@ -107,7 +107,7 @@ def run(args) -> int:
             ("optional", ", ".join(f"{name} {v}" if v else f"{name} not installed"
                                    for name, v in data["optional"].items())),
             ("platform", f"{data['platform']}, {os.cpu_count()} CPUs"),
-            ("backends", ", ".join(f"{b} ({_backend_state(ok, data['backends_usable'][b])})"
+            ("backends", ", ".join(f"{b} ({_backend_state(b, ok, data['backends_usable'][b], data['cuda'])})"
                                    for b, ok in data["backends"].items())),
             ("cuda", _cuda_text(data["cuda"])),
             ("threading", _threading_text(data["threading"])),
@@ -118,10 +118,12 @@ def run(args) -> int:
     return 0
 
 
-def _backend_state(built: bool, usable: bool) -> str:
-    if usable:
-        return "available"
-    return "in this build, cannot run here" if built else "not available"
+def _backend_state(name: str, built: bool, usable: bool, cs: dict) -> str:
+    if not built:
+        return "not available"
+    if name == "cuda":  # in every build; says where its kernels would run
+        return ("simulator" if cs["simulator"] else "GPU") if cs["available"] else "no GPU or simulator here"
+    return "available" if usable else "in this build, cannot run here"
 
 
 def _version_of(module_name: str) -> str:
