@@ -136,7 +136,7 @@ def fuse_elementwise(program) -> KernelPlan:
 
     steps = _order_steps(program, kernels, kernel_of, sym)
     _collect_operands(kernels, sym)
-    _recompute_cheap_values(steps, kernel_of, sym)
+    _recompute_cheap_values(steps, kernel_of, sym, {n: i for i, n in enumerate(nodes)})
     _mark_stores(program, kernels, kernel_of, sym)
     _drop_dead_members(kernels, sym)
     # a kernel whose every value is recomputed where it is used has nothing left to do
@@ -173,7 +173,7 @@ CHEAP_OPS = {"add", "subtract", "multiply", "negative", "square", "abs", "relu",
 MAX_RECOMPUTED_OPS = 4
 
 
-def _recompute_cheap_values(steps, kernel_of, sym):
+def _recompute_cheap_values(steps, kernel_of, sym, position):
     """Recompute instead of store: a later kernel over the same iteration space that reads a
     value of an earlier kernel recomputes it from that kernel's inputs when the value is cheap
     (at most ``MAX_RECOMPUTED_OPS`` arithmetic/compare ops, no transcendental) and doing so reads
@@ -204,10 +204,10 @@ def _recompute_cheap_values(steps, kernel_of, sym):
             new_leaves = [leaf for leaf in leaves if leaf not in k2.operands]
             if sum(1 for leaf in new_leaves if _spans(sym[leaf], k2.sym)) > 1:
                 continue
-            # k1's members are topologically ordered; a value recomputed for an earlier operand is
-            # not recomputed twice
+            # a value recomputed for an earlier operand is not recomputed twice; program order
+            # is topological, so sorting by it keeps every member after its inputs
             order = [m for m in k1.members if m in sub and m not in k2.members]
-            k2.members = order + k2.members
+            k2.members = sorted(order + k2.members, key=position.__getitem__)
             k2.operands.remove(o)
             k2.operands += new_leaves
 
