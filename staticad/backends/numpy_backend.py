@@ -80,6 +80,8 @@ def _evaluate(node, args):
     except Exception as exc:  # name the node: a numpy message alone does not say where
         shapes = ", ".join(_format_shape(np.shape(a)) for a in args)
         raise ValueError(f"evaluating {node.name} = {node.op.name}({shapes}) failed: {exc}") from exc
+    if node.op.extra.get("multi_output"):  # a tuple of arrays, read by tuple_get nodes
+        return out
     out = np.asarray(out)
     if out.dtype != node.dtype:
         out = out.astype(node.dtype)
