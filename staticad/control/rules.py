@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from .. import dtypes as _dt
 from .. import ops
-from ..graph import placeholder, walk
+from ..graph import apply, placeholder, walk
 from .api import build_cond, build_while
-from .ops import stack_read, tuple_get
+from .ops import WHILE_LOOP, stack_read, tuple_get
 from .subgraph import SubGraph, inline
 
 
@@ -56,15 +56,17 @@ def _apply(name, params, outputs, values):
 
 # --- while_loop: reverse mode ---------------------------------------------------------------------
 def _recording(out, record):
-    """``out`` itself when it records ``record`` already, else a recording copy of the loop."""
+    """``out`` itself when it records ``record`` already, else the same loop (same inputs and
+    sub-graphs) recording ``record`` too: :func:`staticad.passes.merge_loop_recordings` then lets
+    the primal outputs share it, so the forward loop runs once."""
     a = out.attrs
     n = a["n_vars"]
     if set(record) <= set(a["record"]):
         return out, {r: n + 1 + a["record"].index(r) for r in record}
-    init, caps = list(out.inputs[:n]), list(out.inputs[n:])
-    cond, body = a["cond"], a["body"]
-    node = build_while(lambda *v: inline(cond, list(v) + caps)[0], lambda *v: inline(body, list(v) + caps),
-                       init, a["max_iterations"], record=record)
+    record = tuple(sorted(set(record) | set(a["record"])))
+    types = tuple(a["types"][:n + 1]) + tuple(((None,) + tuple(out.inputs[r].shape), out.inputs[r].dtype)
+                                              for r in record)
+    node = apply(WHILE_LOOP, out.inputs, **dict(a, record=record, types=types))
     return node, {r: n + 1 + k for k, r in enumerate(record)}
 
 
