@@ -124,6 +124,11 @@ def _emit_while(cg, node, out, ins):
         w(f"{st}[{count}] = {lv[r]}.item()" if node.inputs[r].ndim == 0 else f"{st}[{count}] = {lv[r]}")
     w(f"{out}_b, {out}_used = {_call(cg, a['body'], lv + caps, out + '_ws')}")
     w(f"{out}_need = max({out}_need, {out}_used)")
+    body_outs = a["body"].outputs
+    for i in range(n):  # a dim unknown at build time may still change: check it like the numpy backend
+        if None in node.inputs[i].shape or None in body_outs[i].shape:
+            w(f"if {out}_b[{i}].shape != {lv[i]}.shape:")
+            w(f"    raise ValueError(\"while_loop: loop variable {i} changed shape at run time\")")
     w(f"{', '.join(lv)}, = {out}_b")
     w(f"{count} += 1")
     w.indent -= 1

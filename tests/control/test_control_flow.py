@@ -338,3 +338,61 @@ def test_undeclared_placeholder_captured_is_named():
     y = sad.while_loop(lambda y: y < hidden, lambda y: y + 1.0, x)
     with pytest.raises(ValueError, match="hidden"):
         sad.function([x], y, backend="numpy")
+
+
+def test_long_loop_stack_grows(backend):
+    """40 recorded iterations: more than a stack's first capacity, so the buffer doubles."""
+    x = sad.placeholder((2,), "float64", name="x")
+    y = sad.fori_loop(0, 40, lambda i, y: sad.sin(y) * 1.01 + 0.05 * x, x)
+    s = (y * y).sum()
+    f = sad.function([x], [s, sad.grad(s, x)], backend=backend)
+
+    def ref(xv):
+        y = xv
+        for _ in range(40):
+            y = np.sin(y) * 1.01 + 0.05 * xv
+        return (y * y).sum()
+
+    xv = np.array([0.7, -1.1])
+    sv, gv = f(xv)
+    np.testing.assert_allclose(sv, ref(xv), rtol=1e-12)
+    np.testing.assert_allclose(gv, fd_grad(ref, xv), rtol=1e-6, atol=1e-9)
+
+
+def test_dynamic_shapes_and_tensor_trip_count(backend):
+    """A None dim and a trip count fed at call time: one compiled function for all of them."""
+    x = sad.placeholder((None,), "float64", name="x")
+    n = sad.placeholder((), "int64", name="n")
+    y = sad.fori_loop(0, n, lambda i, y: y * sad.cos(y), x)
+    s = y.sum()
+    f = sad.function([x, n], [s, sad.grad(s, x)], backend=backend)
+
+    def ref(xv, k):
+        for _ in range(k):
+            xv = xv * np.cos(xv)
+        return xv.sum()
+
+    for xv, k in ((np.array([0.3, 0.9, -0.4]), 4), (np.array([1.2]), 0), (np.array([0.5, 0.25]), 2)):
+        sv, gv = f(xv, k)
+        np.testing.assert_allclose(sv, ref(xv, k), rtol=1e-12)
+        np.testing.assert_allclose(gv, fd_grad(lambda t: ref(t, k), xv), rtol=1e-6, atol=1e-9)
+
+
+def test_error_bad_loop_arguments():
+    x = sad.placeholder((), name="x")
+    with pytest.raises(ValueError, match="max_iterations"):
+        sad.while_loop(lambda y: y < 1, lambda y: y + 1, x, max_iterations=-1)
+    with pytest.raises(TypeError, match="fori_loop: upper must be an int scalar"):
+        sad.fori_loop(0, x, lambda i, y: y, x)
+    with pytest.raises(TypeError, match="must return tensors"):
+        sad.while_loop(lambda y: y < 1, lambda y: "y", x)
+
+
+def test_run_time_shape_change_raises(backend):
+    """A body whose output has an unknown dim passes the build-time check but may not grow."""
+    x = sad.placeholder((None,), "float64", name="x")
+    y = sad.while_loop(lambda y: y.sum() < 10.0, lambda y: sad.concatenate([y, y[:1]]), x)
+    f = sad.function([x], y, backend=backend)
+    np.testing.assert_array_equal(f(np.array([20.0, 1.0])), [20.0, 1.0])  # no iteration: fine
+    with pytest.raises(ValueError, match="loop variable 0 changed"):
+        f(np.array([1.0, 2.0]))
