@@ -68,6 +68,7 @@ class NumbaCodegen:
         self.prefix = prefix
         self.module_names: dict = module_names if module_names is not None else {}
         self.subfunctions: dict = {}  # id(SubGraph) -> (function name, constant nodes it takes)
+        self.c_outputs = False  # sub-graph functions return C-contiguous arrays only
         # profile=True: an instrumented variant (staticad.profiler) that times every step with
         # numba_timer.now_ns() and returns a (steps + 1, 2) float64 array [start ns, duration ns]
         self.profile = profile
@@ -715,7 +716,11 @@ class NumbaCodegen:
             name = self.ident(o)
             if o not in self.fresh or o in seen:
                 copy = self.fresh_name("out")
-                w(f"{copy} = np.copy({name})")
+                if self.c_outputs and o.ndim > 0:  # np.copy keeps an F layout; callers want one type
+                    w(f"{copy} = np.empty({name}.shape, np.{o.dtype.name})")
+                    w(f"{copy}[...] = {name}")
+                else:
+                    w(f"{copy} = np.copy({name})")
                 name = copy
             seen.add(o)
             outs.append(name)

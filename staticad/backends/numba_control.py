@@ -25,6 +25,7 @@ def subfunction(cg, sub) -> tuple:
         program, _ = optimize(sub.program)
         name = _module_name(cg, f"{cg.prefix}{sub.name}")
         child = NumbaCodegen(fuse_elementwise(program), prefix=f"{name}_", module_names=cg.module_names)
+        child.c_outputs = True  # loop variables and branch results keep one array type
         lines = child.function_lines(name)
         cg.kernel_functions += child.kernel_functions + [lines]
         cg.uses_prange |= child.uses_prange
@@ -97,9 +98,14 @@ def _emit_while(cg, node, out, ins):
     caps = ins[n:]
     lv = [f"{out}_v{i}" for i in range(n)]
     count = f"{out}_n"
-    w(f"# loop variables {', '.join(lv)} (copies: one array type for the whole loop); trip count {count}")
-    for v, i in zip(lv, ins[:n]):
-        w(f"{v} = np.copy({i})")
+    w(f"# loop variables {', '.join(lv)} (C-contiguous copies: one array type for the whole loop); "
+      f"trip count {count}")
+    for v, i, t in zip(lv, ins[:n], node.inputs[:n]):
+        if t.ndim == 0:
+            w(f"{v} = np.copy({i})")
+        else:  # a C-contiguous copy whatever the initial value's layout (np.copy keeps F)
+            w(f"{v} = np.empty({i}.shape, np.{t.dtype.name})")
+            w(f"{v}[...] = {i}")
     w(f"{count} = 0")
     stacks = []
     for r in record:

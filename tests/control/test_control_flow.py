@@ -396,3 +396,38 @@ def test_run_time_shape_change_raises(backend):
     np.testing.assert_array_equal(f(np.array([20.0, 1.0])), [20.0, 1.0])  # no iteration: fine
     with pytest.raises(ValueError, match="loop variable 0 changed"):
         f(np.array([1.0, 2.0]))
+
+
+def test_matrix_loop_bool_int_vars_and_transposed_branch(backend):
+    """Loop variables of several dtypes (a matrix, a bool flag, an int32 counter) and a branch
+    returning a transposed view: values and the gradient against the numpy reference."""
+    x = sad.placeholder((2, 2), "float64", name="x")
+    p = sad.placeholder((), "bool", name="p")
+    c = sad.cond(p, lambda a: sad.cond(a.sum() > 0, lambda: a @ a, lambda: -a), lambda a: a.T * 2.0, x)
+    m, done, k = sad.while_loop(
+        lambda m, d, k: sad.logical_not(d),
+        lambda m, d, k: (m @ x, sad.logical_or(m.sum() > 5.0, k > 10), k + 1),
+        [sad.constant(np.eye(2)), sad.constant(False), sad.constant(0, dtype="int32")])
+    outs = [c, m, k, sad.grad((c * c).sum() + m.sum(), x)]
+    xv = np.array([[1.1, 0.2], [0.3, 0.9]])
+    for pv in (True, False):
+        got = sad.function([p, x], outs, backend=backend)(pv, xv)
+        want_c = (xv @ xv if xv.sum() > 0 else -xv) if pv else xv.T * 2.0
+        mm, kk = np.eye(2), 0
+        while True:
+            mm, done_v, kk = mm @ xv, mm.sum() > 5.0 or kk > 10, kk + 1
+            if done_v:
+                break
+        np.testing.assert_allclose(got[0], want_c, rtol=1e-12)
+        np.testing.assert_allclose(got[1], mm, rtol=1e-12)
+        assert got[2] == kk and got[2].dtype == np.int32
+
+        def ref(t):
+            cc = (t @ t if t.sum() > 0 else -t) if pv else t.T * 2.0
+            m2, k2 = np.eye(2), 0
+            while True:
+                m2, d2, k2 = m2 @ t, m2.sum() > 5.0 or k2 > 10, k2 + 1
+                if d2:
+                    break
+            return (cc * cc).sum() + m2.sum()
+        np.testing.assert_allclose(got[3], fd_grad(ref, xv), rtol=1e-6, atol=1e-8)
