@@ -24,13 +24,31 @@ def test_loops_and_branches_are_generated_code():
     assert g == c / np.float32(0.3)
 
 
-def test_same_graph_same_source():
+def test_same_graph_same_source_and_cache_entry(tmp_path, monkeypatch):
+    """Building the same graph again gives the same source, so a fresh process loads the
+    compiled loops from the disk cache."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
     a1, outs1 = _tutorial_grad()
     a2, outs2 = _tutorial_grad()
     f1 = sad.function([a1], outs1, backend="numba")
     f2 = sad.function([a2], outs2, backend="numba")
     assert f1.source == f2.source
-    assert f2.stats["cache_hit"]
+    assert f1._exec.module is f2._exec.module
+    script = ("import numpy as np, staticad as sad\n"
+              "from tests.backends.test_numba_control import _tutorial_grad\n"
+              "a, outs = _tutorial_grad()\n"
+              "f = sad.function([a], outs, backend='numba')\n"
+              "print('cache_hit', f.stats['cache_hit'], f(np.float32(0.3))[1])\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, STATICAD_CACHE_DIR=str(tmp_path), PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "cache_hit True 4096.0" in done.stdout
 
 
 def test_recorded_stack_doubles():
