@@ -7,8 +7,10 @@ so pruning, the autodiff walkers and gradients to captured Variables need nothin
 """
 from __future__ import annotations
 
-from ..graph import Tensor, _format_shape, apply, lift, placeholder
+import numpy as np
+
 from .. import graph as _graph
+from ..graph import Tensor, _format_shape, apply, lift, placeholder
 
 SOURCES = ("placeholder", "variable")
 
@@ -103,7 +105,6 @@ def trace(fn, args_like, what: str):
 
 
 def _is_value(x) -> bool:
-    import numpy as np
     return isinstance(x, (bool, int, float, np.generic, np.ndarray))
 
 
