@@ -89,7 +89,7 @@ class NumbaCodegen:
         # Threads only where no BLAS call shares the entry point: OpenMP workers spin-wait
         # after a parallel loop and starve OpenBLAS threads (NUMBA_FACTS.md #8).
         self.parallel_ok = not any(getattr(st, "op", None) is not None and st.op.name == "matmul"
-                                   for st in plan.steps)
+                                   for st in plan.steps) and not _subgraphs_use_blas(plan.steps)
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
         self.kernel_functions: list = []  # flat loops, each its own jitted function
@@ -770,6 +770,19 @@ class NumbaCodegen:
     def _profile_end(self, index):
         self.w(f"_prof[{index}, 0] = _tp")
         self.w(f"_prof[{index}, 1] = _tm.now_ns() - _tp")
+
+
+def _subgraphs_use_blas(steps) -> bool:
+    """Whether a control node's sub-graphs (at any depth) call matmul: they run in this entry point."""
+    from ..graph import walk
+    todo = [v for st in steps if getattr(st, "op", None) is not None and st.op.name in CONTROL_OPS
+            for v in st.attrs.values() if hasattr(v, "outputs")]
+    while todo:
+        for node in walk(todo.pop().outputs):
+            if node.op.name == "matmul":
+                return True
+            todo += [v for v in node.attrs.values() if hasattr(v, "outputs")]
+    return False
 
 
 def generate(plan: KernelPlan):

@@ -26,6 +26,8 @@ def subfunction(cg, sub) -> tuple:
         name = _module_name(cg, f"{cg.prefix}{sub.name}")
         child = NumbaCodegen(fuse_elementwise(program), prefix=f"{name}_", module_names=cg.module_names)
         child.c_outputs = True  # loop variables and branch results keep one array type
+        # no threads inside a loop body (called once per iteration) nor beside the caller's BLAS
+        child.parallel_ok = False
         lines = child.function_lines(name)
         cg.kernel_functions += child.kernel_functions + [lines]
         cg.uses_prange |= child.uses_prange
