@@ -8,6 +8,7 @@
 from . import ops, optim  # noqa: F401
 from .autodiff import grad, vjp, jvp, jacobian, hessian, hvp, vhp, stop_gradient, detach  # noqa: F401
 from .function import Function, function  # noqa: F401
+from .control import cond, fori_loop, while_loop  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
 from .profiler import profile  # noqa: F401

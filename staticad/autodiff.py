@@ -104,7 +104,12 @@ def _zero(x: Tensor) -> Tensor:
 
 
 # --- reverse mode ------------------------------------------------------------------------------
-def _backprop(ys, cotangents, xs):
+def _backprop(ys, cotangents, xs, partial=False):
+    """Gradients of ``sum(ct * y)`` for each x; zeros (``None`` when ``partial``) where none flows.
+
+    A multi-output node (a control-flow node) receives the list of its outputs' cotangents,
+    gathered from its ``tuple_get`` projections (``None`` for outputs nothing flows into).
+    """
     path, reach = _on_path(ys, xs)
     grads: dict = {}
     for y, ct in zip(ys, cotangents):
@@ -112,7 +117,14 @@ def _backprop(ys, cotangents, xs):
             grads[y] = ops.add(grads[y], ct) if y in grads else ct
     for node in reversed(path):
         g = grads.get(node)
-        if g is None or not node.inputs or node.op.vjp is None:
+        if g is None or not node.inputs:
+            continue
+        if node.op.extra.get("projection"):
+            src, k = node.inputs[0], node.attrs["index"]
+            parts = grads.setdefault(src, [None] * len(src.attrs["types"]))
+            parts[k] = g if parts[k] is None else ops.add(parts[k], g)
+            continue
+        if node.op.vjp is None:
             continue
         contributions = node.op.vjp(g, node, *node.inputs)
         for inp, c in zip(node.inputs, contributions):
@@ -120,6 +132,8 @@ def _backprop(ys, cotangents, xs):
                 continue
             c = _fit(c, inp, node, reduce=True)
             grads[inp] = ops.add(grads[inp], c) if inp in grads else c
+    if partial:
+        return [grads.get(x) for x in xs]
     return [grads[x] if x in grads else _zero(x) for x in xs]
 
 
@@ -159,6 +173,7 @@ def grad(y, xs, grad_ys=None):
 
 # --- forward mode --------------------------------------------------------------------------------
 def _forward(ys, xs, tangents):
+    """Tangents of ``ys``; a multi-output node's tangent is the list of its outputs' tangents."""
     path, reach = _on_path(ys, xs)
     seeds = {}
     for x, t in zip(xs, tangents):
@@ -167,7 +182,13 @@ def _forward(ys, xs, tangents):
     for node in path:
         t = None
         ts = [tans.get(i) for i in node.inputs]
-        if any(v is not None for v in ts) and node.op.jvp is not None:
+        if node.op.extra.get("projection"):
+            t = ts[0][node.attrs["index"]] if ts[0] is not None else None
+        elif node.op.extra.get("multi_output"):
+            if any(v is not None for v in ts):
+                tans[node] = node.op.jvp(ts, node, *node.inputs)
+            continue
+        elif any(v is not None for v in ts) and node.op.jvp is not None:
             t = node.op.jvp(ts, node, *node.inputs)
             if t is not None:
                 t = _fit(t, node, node, reduce=False)

@@ -33,7 +33,9 @@ numpy broadcasting never lines the batch axis up with an operand's axis):
   /``getitem`` when the shapes are known).
 * ``full_like`` of a batched tensor: the same fill, unbatched.
 
-An op without a rule raises :class:`NotBatchable`; :func:`staticad.jacobian` then falls back to
+Control flow (``while_loop``, ``cond``, ``tuple_get``, ``stack_read``): see
+:mod:`staticad.control.batching`; a multi-output node's batched value is a list of values
+with a list of flags. An op without a rule raises :class:`NotBatchable`; :func:`staticad.jacobian` then falls back to
 building the Jacobian column by column.
 """
 from __future__ import annotations
@@ -113,6 +115,9 @@ def batch(outputs, batched_values: dict, size: int) -> list:
             out = (apply(node.op, vals, **node.attrs), False)
         else:
             out = rule_for(node.op)(node, vals, flags, size)
+        if node.op.extra.get("multi_output"):  # control flow: a list of values and a list of flags
+            memo[node] = out
+            continue
         _check(node, out[0], out[1], size, f"batching rule of {node.op.name!r}")
         memo[node] = out
     return [memo[o] for o in outputs]

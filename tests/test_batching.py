@@ -36,7 +36,7 @@ def _record_rules(monkeypatch):
         key = op.name if op.name in batching.RULES else "elementwise"
 
         def wrapped(node, vals, flags, size):
-            RAN.add((key, tuple(flags)))
+            RAN.add((key, tuple(tuple(f) if isinstance(f, list) else f for f in flags)))  # lists: control flow
             return fn(node, vals, flags, size)
         return wrapped
     monkeypatch.setattr(batching, "rule_for", recording)
@@ -136,6 +136,9 @@ case("concatenate-unbatched-part", lambda a: sad.concatenate([a, sad.constant(W3
      ((2, 3), sym()))
 case("full-like", lambda x: sad.zeros_like(x) + sad.ones_like(x) * x + sad.full_like(x, 2.0) * x * x,
      ((2, 2), sym()))
+case("fori-cond-captures", lambda x, w: sad.fori_loop(  # loops and branches whose predicates no batch steers
+    0, 3, lambda i, y: sad.cond(i < 1, lambda y: sad.sin(y) * w, lambda y: y * y * 0.5 + w, y), x),
+     ((3,), sym()), ((3,), sym()))
 case("composite-mlp", lambda x, w: sad.sum(sad.tanh(x @ w) ** 2, axis=0) + sad.mean(w, axis=0),
      ((5, 3), sym()), ((3, 2), sym()))
 

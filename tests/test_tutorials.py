@@ -6,9 +6,9 @@ staticad has no gradient accumulation: every gradient output is fresh, so the tu
 ``x.grad.zero_()`` calls have no counterpart (where a tutorial shows accumulated numbers,
 the test adds the fresh gradients explicitly).
 
-The ``while b.norm() < 1000`` / ``if b.sum() > 0`` examples need data-dependent control flow
-(``sad.while_loop``/``sad.cond``) and are not here; ``do_some_doubling`` is unrolled with the
-trip count the tutorial's printed input needed (10 doublings in all).
+The ``while b.norm() < 1000`` / ``if b.sum() > 0`` examples use ``sad.while_loop``/``sad.cond``
+(data-dependent control flow in the graph); ``do_some_doubling`` appears both unrolled with the
+trip count the tutorial's printed input needed (10 doublings in all) and as a real loop.
 """
 import math
 
@@ -589,6 +589,67 @@ def test_do_some_doubling_jvp(backend):
     np.testing.assert_allclose(tv, [102.4, 1024.0, 0.1024], rtol=1e-6)
     jac = sad.function([x], sad.jacobian(y, x), backend=backend)(np.zeros(3))
     np.testing.assert_array_equal(jac, 1024 * np.eye(3))
+
+
+# --- 000 / 004 / 003: data-dependent control flow (sad.while_loop / sad.cond) ---------------------------------
+def _control_flow_f(a):
+    """``b = a * 2; while b.norm() < 1000: b = b * 2; c = b if b.sum() > 0 else 100 * b``."""
+    b = sad.while_loop(lambda b: b.norm() < 1000, lambda b: b * 2, a * 2)
+    return sad.cond(b.sum() > 0, lambda b: b, lambda b: 100 * b, b)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_control_flow_grad_is_d_over_a(backend, seed):
+    """000/004: a = torch.randn(size=()); d = f(a); d.backward(); a.grad == d / a."""
+    a = sad.placeholder((), name="a")
+    d = _control_flow_f(a)
+    f = sad.function([a], [d, sad.grad(d, a)], backend=backend)
+    av = np.float32(np.random.default_rng(seed).standard_normal())
+    for value in (av, -av):
+        dv, gv = f(value)
+        assert gv == dv / value
+
+
+def test_control_flow_vector_sum(backend):
+    """004 exercise 3: a = torch.randn(10); f(a).sum().backward(): every entry the same factor."""
+    a = sad.placeholder((10,), name="a")
+    d = _control_flow_f(a)
+    av = np.random.default_rng(7).standard_normal(10).astype(np.float32)
+    dv, gv = sad.function([a], [d, sad.grad(d.sum(), a)], backend=backend)(av)
+    np.testing.assert_allclose(gv, np.full(10, gv[0]))
+    np.testing.assert_allclose(dv / av, gv, rtol=1e-5)
+    b = av * 2
+    while np.linalg.norm(b) < 1000:
+        b = b * 2
+    factor = np.float32(b[0] / av[0]) * (1 if b.sum() > 0 else 100)  # 2^k, or 100 * 2^k
+    np.testing.assert_array_equal(gv, np.full(10, factor))
+
+
+def do_some_doubling(x):
+    """003: ``y = x * 2; while y.norm() < 1000: y = y * 2``, as a loop in the graph."""
+    return sad.while_loop(lambda y: y.norm() < 1000, lambda y: y * 2, x * 2)
+
+
+def test_do_some_doubling_loop_with_cotangent(backend):
+    x = sad.placeholder((3,), name="x")
+    y = do_some_doubling(x)
+    f = sad.function([x], [y, sad.grad(y, x, grad_ys=V)], backend=backend)
+    yv, gx = f(Y_PRINTED / np.float32(1024))
+    np.testing.assert_allclose(yv, Y_PRINTED, rtol=1e-6)
+    np.testing.assert_allclose(gx, [102.4, 1024.0, 0.1024], rtol=1e-6)
+
+
+def test_do_some_doubling_loop_vjp_jvp_jacobian(backend):
+    x = sad.placeholder((3,), name="inputs")
+    y = do_some_doubling(x)
+    f = sad.function([x], [y, sad.vjp(y, x, V), sad.jvp(y, x, V), sad.jacobian(y, x),
+                           sad.jacobian(y, x, mode="fwd")], backend=backend)
+    yv, vj, jv, jr, jf = f(Y_VJP_PRINTED / np.float32(1024))
+    np.testing.assert_allclose(yv, Y_VJP_PRINTED, rtol=1e-6)  # tensor([-665.7186, -866.7054, -58.4194])
+    np.testing.assert_allclose(vj, [102.4, 1024.0, 0.1024], rtol=1e-6)  # tensor([1.0240e+02, 1.0240e+03, 1.0240e-01])
+    np.testing.assert_allclose(jv, [102.4, 1024.0, 0.1024], rtol=1e-6)
+    np.testing.assert_array_equal(jr, 1024 * np.eye(3))
+    np.testing.assert_array_equal(jf, 1024 * np.eye(3))
 
 
 # --- 003: the profiler -------------------------------------------------------------------------------

@@ -41,10 +41,17 @@ class NumpyExecutable:
             elif kind == "variable":
                 rhs = f"variable {node.name}"
             else:
-                attrs = ", ".join(f"{k}={v!r}" for k, v in node.attrs.items())
+                subs = {k: v for k, v in node.attrs.items() if hasattr(v, "program")}  # control-flow bodies
+                attrs = ", ".join(f"{k}={v.name if k in subs else repr(v)}" for k, v in node.attrs.items()
+                                  if k != "types")
                 args = ", ".join(i.name for i in node.inputs)
                 rhs = f"{kind}({args}{', ' if args and attrs else ''}{attrs})"
-            lines.append(f"{node.name} = {rhs}    # {_format_shape(node.shape)} {node.dtype}")
+            typ = "tuple" if node.op.extra.get("multi_output") else f"{_format_shape(node.shape)} {node.dtype}"
+            lines.append(f"{node.name} = {rhs}    # {typ}")
+            if kind not in ("placeholder", "constant", "variable"):
+                for key, sub in subs.items():
+                    body = NumpyExecutable(sub.program).source.splitlines()[1:]
+                    lines += [f"    | {key}: " + body[0][2:]] + [f"    | {line}" for line in body[1:]]
         lines.append("return (" + ", ".join(o.name for o in p.outputs) + ")")
         for var, val in p.updates:
             lines.append(f"update {var.name} <- {val.name}")
@@ -80,6 +87,8 @@ def _evaluate(node, args):
     except Exception as exc:  # name the node: a numpy message alone does not say where
         shapes = ", ".join(_format_shape(np.shape(a)) for a in args)
         raise ValueError(f"evaluating {node.name} = {node.op.name}({shapes}) failed: {exc}") from exc
+    if node.op.extra.get("multi_output"):  # a tuple of arrays, read by tuple_get nodes
+        return out
     out = np.asarray(out)
     if out.dtype != node.dtype:
         out = out.astype(node.dtype)

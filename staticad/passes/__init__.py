@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..program import Program
+from .control import merge_loop_recordings, prune_control_inputs
 from .cse import eliminate_common_subexpressions
 from .fold import fold_constants
 from .prune import prune_to_outputs
@@ -31,7 +32,8 @@ class PassStat(NamedTuple):
 
 
 def optimize(program: Program, max_rounds: int = MAX_ROUNDS) -> tuple[Program, list]:
-    """Run ``prune_to_outputs`` then rounds of ``fold_constants -> simplify -> cse``.
+    """Run ``prune_to_outputs`` (with control flow: ``merge_loop_recordings`` and
+    ``prune_control_inputs``) then rounds of ``fold_constants -> simplify -> cse``.
 
     A further round runs only while the previous one removed nodes (simplification exposes
     new constants, merging exposes new identities), up to ``max_rounds``. Returns the
@@ -48,6 +50,10 @@ def optimize(program: Program, max_rounds: int = MAX_ROUNDS) -> tuple[Program, l
         return prog
 
     program = run(prune_to_outputs, program)
+    if any(n.op.name == "while_loop" for n in program.nodes):
+        program = run(merge_loop_recordings, program)
+    if any(n.op.name in ("while_loop", "cond") for n in program.nodes):
+        program = run(prune_control_inputs, program)
     for _ in range(max_rounds):
         start = len(program.nodes)
         for pass_fn in ROUND:
@@ -67,5 +73,5 @@ def format_report(report: list) -> str:
 
 __all__ = [
     "optimize", "PassStat", "format_report", "prune_to_outputs", "fold_constants", "simplify",
-    "eliminate_common_subexpressions", "rewrite", "op_counts", "ROUND",
+    "eliminate_common_subexpressions", "merge_loop_recordings", "prune_control_inputs", "rewrite", "op_counts", "ROUND",
 ]

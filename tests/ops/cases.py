@@ -454,6 +454,29 @@ for _sg, _srefs, _axis, _i in [((2, 5), [(2, 3), (2, 2)], 1, 0), ((2, 5), [(2, 3
              (lambda a, i: lambda g, *refs: apply(shape_ops.CONCAT_PART, (g, *refs), axis=a, index=i))(_axis, _i),
              inputs((ANY, _sg), *[(ANY, s) for s in _srefs]), ref=_ref_cp)
 
+# --- control flow (staticad.control): loops and branches, and the stack ops of their backward pass ---
+from staticad.control.ops import stack_read, stack_scatter  # noqa: E402
+
+_K1, _K2 = (lambda: sad.constant(1, dtype="int64")), (lambda: sad.constant(2, dtype="int64"))
+add_case("stack_read", "(4,3)-row2", lambda s: stack_read(s, _K2()), inputs((ANY, (4, 3))), ref=lambda s: s[2])
+add_case("stack_read", "(5,)-row1", lambda s: stack_read(s, _K1()) * s.sum(), inputs((ANY, (5,))),
+         ref=lambda s: s[1] * s.sum())
+add_case("stack_scatter", "(3,)-into-(4,3)-row1", lambda g, r: stack_scatter(g, _K1(), r) * r,
+         inputs((ANY, (3,)), (ANY, (4, 3))),
+         ref=lambda g, r: np.concatenate([np.zeros((1, 3)), g[None], np.zeros((2, 3))]) * r)
+add_case("while_loop", "fori-3-(3,)", lambda x: sad.fori_loop(0, 3, lambda i, y: sad.sin(y) * x + y, x),
+         inputs((ANY, (3,))), registry_op="while_loop")
+add_case("while_loop", "data-dependent-(2,)",
+         lambda x: sad.while_loop(lambda y: (y * y).sum() < 20.0, lambda y: y * 1.5 + sad.sin(y), x + 3.0),
+         inputs((ANY, (2,))), registry_op="while_loop")
+add_case("tuple_get", "two-loop-vars", lambda x: sad.fori_loop(0, 2, lambda i, y, z: (y * z, z + sad.cos(y)),
+                                                               (x, x * x))[0],
+         inputs((ANY, (3,))), registry_op="tuple_get")
+add_case("cond", "sin-or-square", lambda x: sad.cond(x.sum() > 0, lambda x: sad.sin(x) * 2.0, lambda x: x * x, x),
+         inputs((ANY, (3,))), registry_op="cond")
+add_case("cond", "captures-(2,)+(2,)", lambda x, w: sad.cond(w.sum() > 0, lambda: x * w, lambda: sad.exp(x) - w),
+         inputs((ANY, (2,)), (ANY, (2,))), registry_op="cond")
+
 # Ops whose derivative is checked by a dedicated test instead of finite differences (the finite
 # difference of stop_gradient is the identity, its defined derivative is 0): op -> test name.
 DEDICATED_DERIVATIVE_TESTS = {
