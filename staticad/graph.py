@@ -277,8 +277,9 @@ def broadcast_shapes(*shapes, op_name="broadcast") -> Shape:
     return tuple(out)
 
 
-def walk(outputs: Iterable[Tensor]) -> list[Tensor]:
-    """All nodes the outputs reach (inputs before users), each once, deterministic order."""
+def walk(outputs: Iterable[Tensor], is_leaf=None) -> list[Tensor]:
+    """All nodes the outputs reach (inputs before users), each once, deterministic order.
+    ``is_leaf(node)``: the walk does not go past such nodes (they are included)."""
     order: list[Tensor] = []
     seen: set[int] = set()
     for root in outputs:
@@ -294,6 +295,8 @@ def walk(outputs: Iterable[Tensor]) -> list[Tensor]:
                 continue
             seen.add(id(node))
             stack.append((node, True))
+            if is_leaf is not None and is_leaf(node):
+                continue
             for inp in reversed(node.inputs):
                 if id(inp) not in seen:
                     stack.append((inp, False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import graph as _graph
-from ..graph import Tensor, _format_shape, apply, lift, placeholder
+from ..graph import Tensor, _format_shape, apply, lift, placeholder, walk
 
 SOURCES = ("placeholder", "variable")
 
@@ -56,25 +56,6 @@ class SubGraph:
         return f"<SubGraph {self.name}: {len(self.params)} params -> {len(self.outputs)} outputs>"
 
 
-def _walk_cut(outputs, is_leaf):
-    """Nodes the outputs reach without going through a leaf (leaves included), inputs first."""
-    order, seen = [], set()
-    for root in outputs:
-        stack = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            if not is_leaf(node):
-                stack.extend((i, False) for i in reversed(node.inputs) if id(i) not in seen)
-    return order
-
-
 def trace(fn, args_like, what: str):
     """Call ``fn`` on fresh placeholders shaped like ``args_like``.
 
@@ -100,7 +81,7 @@ def trace(fn, args_like, what: str):
             return False
         return node.op.name in SOURCES or (node.id < start and bool(node.inputs))
 
-    captures = [n for n in _walk_cut(outputs, lambda n: n in param_set or captured(n)) if captured(n)]
+    captures = [n for n in walk(outputs, lambda n: n in param_set or captured(n)) if captured(n)]
     return params, outputs, single, captures
 
 
@@ -113,7 +94,7 @@ def close(name: str, params, outputs, captures) -> SubGraph:
     cparams = [placeholder(c.shape, c.dtype, name=f"{name}_cap{j}") for j, c in enumerate(captures)]
     mapping = {c: p for c, p in zip(captures, cparams)}
     keep = set(params) | set(captures)
-    for node in _walk_cut(outputs, lambda n: n in keep or not n.inputs):
+    for node in walk(outputs, lambda n: n in keep or not n.inputs):
         if node in mapping or not node.inputs:
             continue
         ins = tuple(mapping.get(i, i) for i in node.inputs)
@@ -132,7 +113,7 @@ def inline(sub: SubGraph, values) -> list:
         if v.dtype != p.dtype or len(v.shape) != len(p.shape):
             raise RuntimeError(f"inline {sub.name}: value {v.name} {_format_shape(v.shape)} {v.dtype} "
                                f"for param {p.name} {_format_shape(p.shape)} {p.dtype}")
-    for node in _walk_cut(sub.outputs, lambda n: n in memo or not n.inputs):
+    for node in walk(sub.outputs, lambda n: n in memo or not n.inputs):
         if node in memo or not node.inputs:
             continue
         memo[node] = apply(node.op, [memo.get(i, i) for i in node.inputs], **node.attrs)

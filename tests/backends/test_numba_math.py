@@ -70,11 +70,12 @@ def reference(name, x):
 _LOOPS = {}
 
 
-def loop(name, dtype):
-    """A plain njit loop over the function, compiled like the generated kernels."""
-    key = (name, np.dtype(dtype).name)
+def loop(name, dtype, f=None):
+    """A plain njit loop over the function (``f``, default the one for ``name`` and ``dtype``),
+    compiled like the generated kernels."""
+    key = (name, np.dtype(dtype).name, f)
     if key not in _LOOPS:
-        f = nm.function_for(name, dtype)
+        f = f or nm.function_for(name, dtype)
         if name == "pow":
             @njit(error_model="numpy", fastmath={"contract"})
             def run(x, y):
@@ -380,21 +381,8 @@ def test_two_over_pi_bits():
 
 
 # --- float32 fast-range trig (|x| <= TRIG_FAST_LIMIT_F32) ----------------------------------
-_FAST_LOOPS = {}
-
-
 def fast_loop(name):
-    if name not in _FAST_LOOPS:
-        f = getattr(nm, f"{name}_fast_f32")
-
-        @njit(error_model="numpy", fastmath={"contract"})
-        def run(x):
-            out = np.empty_like(x)
-            for i in range(x.size):
-                out[i] = f(x[i])
-            return out
-        _FAST_LOOPS[name] = run
-    return _FAST_LOOPS[name]
+    return loop(name, np.float32, f=getattr(nm, f"{name}_fast_f32"))
 
 
 @pytest.mark.parametrize("name", ["sin", "cos", "tan"])
