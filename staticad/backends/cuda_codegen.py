@@ -136,6 +136,7 @@ class CudaCodegen:
         self.subprograms: dict = {}      # id(SubGraph) -> its optimized program
         self.subfunctions: dict = {}     # id(SubGraph) -> (function name, constants, optimized program)
         self.host_ints: dict = {}        # node -> driver expression of its (int scalar) value on the host
+        self.host_preds: dict = {}       # cond predicate node -> driver name of its value read back
         self.users: dict = {}
         for n in self.program.nodes:
             for k, i in enumerate(n.inputs):

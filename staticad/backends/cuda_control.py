@@ -7,8 +7,8 @@ kernels and returns ``[(buffer, shape)]``; its intermediates live in a workspace
 (``_ws.sub(name)``) and its outputs are always fresh buffers, so loop variables never alias a
 buffer the next iteration overwrites. Values stay on the device:
 
-* ``cond`` reads its 1-element predicate back (one synchronization) and calls only the taken
-  branch's function;
+* ``cond`` reads its 1-element predicate back (one synchronization, shared by the conds of one
+  predicate, e.g. a cond and the cond of its VJP) and calls only the taken branch's function;
 * ``while_loop`` is a host loop that reads the condition's result back once per iteration.
   A *counter* loop (``fori_loop``, and the backward loops of reverse mode: loop variable 0
   stepped by a constant, the condition comparing it with a loop-invariant bound) needs no
@@ -128,7 +128,11 @@ def _emit_cond(cg, node, out):
     a = node.attrs
     w = cg.w
     values = [_value(cg, i) for i in node.inputs[1:]]  # shapes first: nothing computed inside a branch
-    w(f"if _host.read_pred({cg.ident(node.inputs[0])}):  # one sync; only the taken branch runs")
+    pred = node.inputs[0]
+    if pred not in cg.host_preds:  # conds of one predicate (a cond and its VJP's) read it once
+        cg.host_preds[pred] = f"{out}_pred"
+        w(f"{out}_pred = _host.read_pred({cg.ident(pred)})  # one sync")
+    w(f"if {cg.host_preds[pred]}:  # only the taken branch runs")
     w(f"    {out} = {_call(cg, a['true'], values)}")
     w("else:")
     w(f"    {out} = {_call(cg, a['false'], values)}")
