@@ -165,6 +165,8 @@ def _counter(node, cond_prog, body_prog):
     if not step or (step > 0) != (c.op.name == "less"):
         return None
     bound = c.inputs[1]
+    if bound.dtype.kind not in "iu":  # a float bound: the trip count is not an integer difference
+        return None
     if _int_constant(bound) is not None:
         return step, ("const", _int_constant(bound))
     for j, p in enumerate(cond_prog.inputs):

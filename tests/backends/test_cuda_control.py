@@ -129,3 +129,16 @@ def test_loop_values_stay_on_the_device_with_device_outputs():
     out = f(cuda_backend._cuda().to_device(np.array([1.0, 2.0, 3.0])))
     assert getattr(out, "__cuda_ndarray__", False)
     np.testing.assert_array_equal(out.copy_to_host(), [8.0, 16.0, 24.0])
+
+
+def test_counter_loop_with_a_float_bound_reads_its_condition(readbacks):
+    """``i < 2.5`` with an int counter is no counter loop (the trip count is no integer difference):
+    the condition runs on the device each iteration, as a plain while_loop."""
+    x = sad.placeholder((), "float64", name="x")
+    b = sad.placeholder((), "float64", name="b")
+    i, y = sad.while_loop(lambda i, y: i < b, lambda i, y: (i + 1, y * 2.0),
+                          (sad.constant(0, dtype="int64"), x))
+    f = sad.function([x, b], [i, y], backend="cuda")
+    iv, yv = f(1.0, 2.5)
+    assert int(iv) == 3 and float(yv) == 8.0
+    assert readbacks["pred"] == 4
