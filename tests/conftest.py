@@ -33,16 +33,17 @@ CUDA_TOO_SLOW_FOR_SIMULATOR = {
     "test_tutorials.py::test_tiny_model_gradients_and_sgd_step",       # 16 x 1000 @ 1000 x 100
     "test_tutorials.py::test_tiny_model_gradients_are_not_accumulated",
     "test_optim.py::test_optimizer_step_in_a_training_loop_decreases_loss",
-}
-
-
-# The cuda backend has no code generation for control flow (sad.cond / while_loop / fori_loop)
-# yet: it raises a clear error naming the op (tests/backends/test_numba_control.py checks it).
-CUDA_NO_CONTROL_FLOW = {
-    "test_tutorials.py::test_control_flow_grad_is_d_over_a",
-    "test_tutorials.py::test_control_flow_vector_sum",
-    "test_tutorials.py::test_do_some_doubling_loop_with_cotangent",
-    "test_tutorials.py::test_do_some_doubling_loop_vjp_jvp_jacobian",
+    # control flow: every loop iteration launches a few kernels, and the simulator's reductions
+    # (a thread per lane, syncthreads) cost ~0.1 s each; the first parametrization of the
+    # tutorials' tests still runs there (a key may name one parametrization)
+    "test_control_flow.py::test_hessian_through_loop",
+    "test_control_flow.py::test_hessian_through_cond_and_while",
+    "test_control_flow.py::test_nested_loops",
+    "test_control_flow.py::test_tutorial_scalar_gradient_is_d_over_a[cuda-1]",
+    "test_control_flow.py::test_tutorial_scalar_gradient_is_d_over_a[cuda-2]",
+    "test_control_flow.py::test_tutorial_scalar_gradient_is_d_over_a[cuda-3]",
+    "test_tutorials.py::test_control_flow_grad_is_d_over_a[cuda-1]",
+    "test_tutorials.py::test_control_flow_grad_is_d_over_a[cuda-2]",
 }
 
 
@@ -69,14 +70,13 @@ def pytest_collection_modifyitems(config, items):
     full = os.environ.get("STATICAD_CUDA_TESTS") == "full"
     for item in cuda_items:
         key = f"{item.path.name}::{item.originalname}"
-        if key in CUDA_NO_CONTROL_FLOW or item.path.parent.name == "control":
-            item.add_marker(pytest.mark.skip(reason="cuda: no code generation for control-flow ops yet"))
-        elif mode == "none":
+        slow = key in CUDA_TOO_SLOW_FOR_SIMULATOR or f"{item.path.name}::{item.name}" in CUDA_TOO_SLOW_FOR_SIMULATOR
+        if mode == "none":
             from staticad.backends import cuda_backend
             item.add_marker(pytest.mark.skip(reason=f"cuda: {cuda_backend.unavailable_reason()}"))
-        elif mode == "simulator" and key in CUDA_TOO_SLOW_FOR_SIMULATOR and not full:
+        elif mode == "simulator" and slow and not full:
             item.add_marker(pytest.mark.gpu)
             item.add_marker(pytest.mark.skip(reason="cuda: too slow for the simulator; runs on a real GPU "
                                                     "(or with STATICAD_CUDA_TESTS=full)"))
-        elif mode == "gpu" or key in CUDA_TOO_SLOW_FOR_SIMULATOR:
+        elif mode == "gpu" or slow:
             item.add_marker(pytest.mark.gpu)

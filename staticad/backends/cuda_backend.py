@@ -12,6 +12,10 @@ Device residency: every Variable a CUDA function touches keeps a device copy, an
 replace that copy on the device; the host copy is refreshed lazily, the first time
 ``Variable.value`` (or any host reader) asks after an update. A training step therefore moves
 only its inputs in and its requested outputs out.
+
+Control flow (``cond``, ``while_loop``) runs as host loops and branches over the sub-graphs'
+driver functions (:mod:`.cuda_control`), with the helpers below (predicate readbacks, trip
+counts of counter loops, device-resident stacks); loop values never leave the device.
 """
 from __future__ import annotations
 
@@ -353,6 +357,72 @@ class Workspace:
         if buf is None or buf.shape[0] != n or buf.dtype != dtype:
             buf = self.buffers[name] = empty(n, dtype)
         return buf
+
+    def sub(self, name) -> "Workspace":
+        """The workspace of the sub-graph driver function ``name`` (control flow), kept like a buffer."""
+        ws = self.buffers.get(name)
+        if ws is None:
+            ws = self.buffers[name] = Workspace()
+        return ws
+
+
+# --- control flow (cuda_control): what the host loop and branch need --------------------------------
+STACK_START = 16  # first capacity (rows) of a recorded stack when the trip count is unknown; doubles
+
+
+def read_pred(buf) -> bool:
+    """The value of a 1-element bool device buffer (a device-to-host copy: one synchronization)."""
+    return bool(buf.copy_to_host()[0])
+
+
+def read_int(buf) -> int:
+    return int(buf.copy_to_host()[0])
+
+
+def scalar(value, dtype):
+    """A 1-element device buffer holding ``value``."""
+    return _cuda().to_device(np.array([value], dtype))
+
+
+def trip_count(lo: int, hi: int, step: int, limit=None) -> int:
+    """Iterations of ``i = lo; while i < hi (step > 0) or i > hi (step < 0): i += step``."""
+    gap = hi - lo if step > 0 else lo - hi
+    n = max(0, -(-gap // abs(step)))
+    return n if limit is None else min(n, limit)
+
+
+def check_loop_var(k, new_shape, shape):
+    if tuple(new_shape) != tuple(shape):
+        raise ValueError(f"while_loop: loop variable {k} changed from shape {_format_shape(shape)} to "
+                         f"{_format_shape(new_shape)} at run time")
+
+
+class DeviceStack:
+    """The rows a recording ``while_loop`` pushes (a loop variable's value at the start of each
+    iteration), in one flat device buffer: ``capacity`` rows first (the trip count when it is
+    known before the loop), doubling when full. Rows are copied device to device."""
+
+    def __init__(self, row_shape, dtype, capacity=STACK_START):
+        self.row_shape = tuple(row_shape)
+        self.n = size(self.row_shape)
+        self.dtype = np.dtype(dtype)
+        self.rows = 0
+        self.buf = empty(max(1, capacity) * self.n, self.dtype)
+
+    def push(self, value):
+        n, used = self.n, self.rows * self.n
+        if n:
+            if used + n > self.buf.shape[0]:
+                grown = empty(2 * self.buf.shape[0], self.dtype)
+                if used:
+                    grown[:used].copy_to_device(self.buf[:used])
+                self.buf = grown
+            self.buf[used:used + n].copy_to_device(value)
+        self.rows += 1
+
+    def value(self) -> tuple:
+        """``(buffer, shape)`` of the stacked rows: shape ``(rows,) + row shape``."""
+        return self.buf[:self.rows * self.n], (self.rows,) + self.row_shape
 
 
 # --- device residency of Variables ------------------------------------------------------------------

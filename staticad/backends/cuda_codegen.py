@@ -18,7 +18,9 @@ differs. The generated module holds:
   concatenation, ...) and a fill;
 * a host driver ``entry(...)`` (plain Python) that computes run-time shapes and launches the
   kernels in plan order. Every device buffer is a flat 1-D array; the driver tracks shapes as
-  tuples, so reshapes are free.
+  tuples, so reshapes are free;
+* for control flow (``cond``, ``while_loop``), one more driver function per sub-graph, generated
+  from the sub-graph's own plan by a child codegen of the same module (see :mod:`.cuda_control`).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import numpy as np
 from ..ops.shape import index_of
 from ..passes.fuse import KernelPlan, LoopKernel, shape_only
 from ..passes.symshape import is_symbol
-from .numba_codegen import literal
+from .numba_codegen import CONTROL_OPS, literal
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,10 @@ TREE_STEP = {"sum": "sh[t] + sh[t + w]", "prod": "sh[t] * sh[t + w]",
 RESERVED = {"np", "math", "cuda", "_host", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill",
             "k", "t", "o", "j", "q", "w", "n", "M", "R", "G", "lane", "grp", "gpb", "ob", "rem", "remo", "remj",
             "size", "blocks", "seg", "v", "mm", "sh", "tx", "ty", "z", "z0", "z1", "z2", "row", "col", "acc",
-            "nparts", "off", "_ws", "_prof", "value", "src", "dst", "sb", "db", "a", "b", "c", "ka", "kb"}
+            "nparts", "off", "_ws", "_prof", "value", "src", "dst", "sb", "db", "a", "b", "c", "ka", "kb",
+            "stack_read", "stack_scatter"}
 _RESERVED_PATTERN = re.compile(r"(i|d|v|kp|z|n|st|seg|size|blocks|view|off|mm|out|copy_r|kernel)\d+.*"
-                               r"|(sh|part|r|a|z|matmul|_rt|_tree)_.*|.*_(sh|st|s\d+)")
+                               r"|(sh|part|r|a|z|matmul|_rt|_tree|_sub)_.*|.*_(sh|st|s\d+)")
 
 
 def _tuple(items) -> str:
@@ -102,13 +105,16 @@ class CudaCodegen:
     """Turns a plan into module source. ``signatures`` maps each kernel to the argument kinds it is
     launched with (``("i",)`` int64, ``("f",)`` float64, ``("a", dtype)`` a flat C-contiguous array)."""
 
-    def __init__(self, plan: KernelPlan, config: LaunchConfig = GPU):
+    def __init__(self, plan: KernelPlan, config: LaunchConfig = GPU, prefix: str = "", parent=None):
         self.plan = plan
+        # a child codegen (a sub-graph's driver function) shares the module's device code;
+        # its kernel names carry ``prefix``
+        self.prefix = prefix
         self.program = plan.program
         self.sym = plan.sym
         self.cfg = config
         self.w = _Writer(1)              # the driver body
-        self.kernels: list = []          # source blocks of device code
+        self.kernels: list = parent.kernels if parent else []   # source blocks of device code
         self.idents: dict = {}
         self.used = set(RESERVED)
         self.dims: dict = {}
@@ -122,9 +128,15 @@ class CudaCodegen:
         self.fresh: set = set()          # nodes whose buffer this call allocated and nobody else holds
         self.strided: set = set()        # nodes held as strided views (``<ident>_st``), read only by matmuls
         self.deferred: set = set()       # matmuls computed transposed by their only reader
-        self.helpers: set = set()
-        self.library: dict = {}          # library kernel name -> source lines
-        self.signatures: dict = {}       # kernel name -> list of signatures (tuples of kinds)
+        self.helpers: set = parent.helpers if parent else set()
+        self.library: dict = parent.library if parent else {}        # library kernel name -> source lines
+        self.signatures: dict = parent.signatures if parent else {}  # kernel name -> signatures (kinds)
+        self.functions: list = parent.functions if parent else []    # sub-graph driver functions (lines)
+        self.module_names: dict = parent.module_names if parent else {}  # base name -> count
+        self.subprograms: dict = {}      # id(SubGraph) -> its optimized program
+        self.subfunctions: dict = {}     # id(SubGraph) -> (function name, constants, optimized program)
+        self.host_ints: dict = {}        # node -> driver expression of its (int scalar) value on the host
+        self.host_preds: dict = {}       # cond predicate node -> driver name of its value read back
         self.users: dict = {}
         for n in self.program.nodes:
             for k, i in enumerate(n.inputs):
@@ -135,6 +147,8 @@ class CudaCodegen:
     def ident(self, node) -> str:
         if node in self.idents:
             return self.idents[node]
+        if node not in self.order:  # a constant a sub-graph's driver function takes from this one
+            self.order[node] = len(self.order)
         name = node.name
         if node.op.name not in ("placeholder", "variable") or re.fullmatch(r"(placeholder|Variable)_\d+", name):
             name = f"{'Variable' if node.op.name == 'variable' else node.op.name}_{self.order[node]}"
@@ -215,22 +229,21 @@ class CudaCodegen:
             self.w(f"{name} = _ws.empty(\"{name}\", {size}, {dt})")
 
     # --- whole module --------------------------------------------------------------------------
-    def generate(self) -> str:
+    def driver_lines(self, name: str) -> list:
+        """The driver function ``name``: launches the kernels in plan order and returns
+        ``([(buffer, shape)] of the outputs, [buffer] of the update values)``. Its parameters are
+        ``self.args`` in order (an input as buffer and shape), then ``_ws`` and ``_prof``."""
         p = self.program
-        params = []
         for x in p.inputs:
             self.args.append((self.ident(x), x))
-            params += [self.ident(x), f"{self.ident(x)}_sh"]
         for v in p.variables():
             self.args.append((self.ident(v), v))
-            params.append(self.ident(v))
         for node in p.nodes:
             if node.op.name == "constant":
                 if node.static_size == 1 and self._only_in_loops(node):
                     self.inline.add(node)
                 else:
                     self.args.append((self.ident(node), node))
-                    params.append(self.ident(node))
         self.w(f"# {len(self.plan.kernels)} loop kernel(s), "
                f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
         for step in self.plan.steps:
@@ -239,6 +252,16 @@ class CudaCodegen:
             else:
                 self.emit_library(step)
         self.emit_epilogue()
+        params = []  # built last: sub-graphs add the constants they take (see cuda_control)
+        for ident, node in self.args:
+            params += [ident, f"{ident}_sh"] if node.op.name == "placeholder" else [ident]
+        return [f"def {name}({', '.join(params + ['_ws', '_prof=None'])}):",
+                '    """Launches the kernels in plan order; returns ([(buffer, shape)] of the outputs, '
+                '[buffer] of the update values)."""'] + self.w.lines
+
+    def generate(self) -> str:
+        p = self.program
+        driver = self.driver_lines("entry")
         c = self.cfg
         head = [
             "# Generated by staticad (cuda backend). Do not edit: regenerated from the graph.",
@@ -264,10 +287,9 @@ class CudaCodegen:
             device += ["", ""] + lines
         for lines in self.kernels:
             device += ["", ""] + lines
-        driver = ["", "", f"def entry({', '.join(params + ['_ws', '_prof=None'])}):",
-                  '    """Launches the kernels in plan order; returns ([(buffer, shape)] of the outputs, '
-                  '[buffer] of the update values)."""']
-        return "\n".join(head + device + driver + self.w.lines) + "\n"
+        for lines in self.functions:
+            device += ["", ""] + lines
+        return "\n".join(head + device + ["", ""] + driver) + "\n"
 
     def _only_in_loops(self, node) -> bool:
         for user, k in self.users.get(node, ()):
@@ -441,7 +463,7 @@ class CudaCodegen:
         w("")
         names = ", ".join(self.ident(n) for n in k.members)
         sinks = ", ".join(self.ident(n) for n in k.sinks)
-        w(f"# {k.name}: loop over {self._sym_text(S)}" + (f"; fuses {names}" if names else "")
+        w(f"# {self.prefix}{k.name}: loop over {self._sym_text(S)}" + (f"; fuses {names}" if names else "")
           + (f"; reduces into {sinks}" if sinks else ""))
         D = [self.dim(d) for d in S]
         size = self.fresh_name("size")
@@ -466,11 +488,12 @@ class CudaCodegen:
         for acc, group in list(groups.items())[1:]:
             launches.append((acc, group, [], []))
         for index, (acc, partial, zs, stored) in enumerate(launches):
-            kname = k.name if len(launches) == 1 else f"{k.name}_{'abcdefghijklmnopqrstuvwxyz'[index % 26]}{index // 26 or ''}"
+            base = self.prefix + k.name
+            kname = base if len(launches) == 1 else f"{base}_{'abcdefghijklmnopqrstuvwxyz'[index % 26]}{index // 26 or ''}"
             self.used.add(kname)
             self.emit_launch(k, kname, D, size, acc, partial, zs, stored)
         ops = ", ".join(n.op.name for n in k.members + k.sinks)
-        self.tick(k.name, ops)
+        self.tick(self.prefix + k.name, ops)
 
     def _sym_text(self, S) -> str:
         return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
@@ -789,6 +812,9 @@ class CudaCodegen:
             self.alloc(node, f"{v}.size")
             self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
                            max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+        elif name in CONTROL_OPS:
+            from .cuda_control import emit_control
+            emit_control(self, node)
         elif name == "count":
             w(f"{out}_sh = ()")
             self.alloc(node, "1")

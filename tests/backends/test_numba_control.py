@@ -63,16 +63,6 @@ def test_recorded_stack_doubles():
         np.testing.assert_allclose(got, want, rtol=1e-13)
 
 
-def test_cuda_backend_names_the_control_op():
-    """The cuda backend has no code for control flow yet: a clear error naming the op."""
-    import pytest
-    pytest.importorskip("numba.cuda")
-    x = sad.placeholder((3,), name="x")
-    y = sad.while_loop(lambda y: y.sum() < 10, lambda y: y * 2, x)
-    with pytest.raises(NotImplementedError, match="while_loop"):
-        sad.function([x], y, backend="cuda")
-
-
 def test_no_threads_in_sub_graphs_nor_beside_their_blas():
     """Sub-graph functions run serial loops; a matmul inside a loop body keeps the entry point's
     own large loops serial too (OpenMP workers would starve BLAS, NUMBA_FACTS.md #8)."""
