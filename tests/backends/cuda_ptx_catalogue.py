@@ -21,8 +21,7 @@ def _groups(cases, per_op) -> dict:
     out: dict = {}
     for c in cases:
         out.setdefault(c.op, []).append(c)
-    from tests.backends.test_cuda_agreement import CONTROL_FLOW_OPS  # no cuda code for them yet
-    return {op: group[:per_op] for op, group in out.items() if op not in CONTROL_FLOW_OPS}
+    return {op: group[:per_op] for op, group in out.items()}
 
 
 def _program(kind, op, cases) -> Program:

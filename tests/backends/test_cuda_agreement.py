@@ -40,19 +40,10 @@ def _by_op(cases) -> dict:
     return groups
 
 
-# Control-flow ops (staticad.control): the cuda backend has no code generation for them yet and
-# raises NotImplementedError naming the op (tests/backends/test_numba_control.py).
-CONTROL_FLOW_OPS = {"cond", "while_loop", "tuple_get", "stack_read", "stack_scatter"}
-
-
 def _params(cases):
     """One param per op: its first cases everywhere, the rest (marked gpu) only on a real GPU."""
     out = []
     for op, group in _by_op(cases).items():
-        if op in CONTROL_FLOW_OPS:
-            out.append(pytest.param(op, group, id=op, marks=pytest.mark.skip(
-                reason="cuda: no code generation for control-flow ops yet")))
-            continue
         out.append(pytest.param(op, group[:CI_CASES_PER_OP], id=op))
         if len(group) > CI_CASES_PER_OP:
             out.append(pytest.param(op, group[CI_CASES_PER_OP:], id=f"{op}-rest", marks=[
