@@ -32,6 +32,10 @@ class Function:
         self._convert = getattr(self._exec, "convert_input", _convert)
         if hasattr(self._exec, "attach"):
             self._exec.attach(self)
+        # every Variable a call reads or writes, locked in one global order (creation id): calls
+        # sharing Variables serialize without deadlock; calls without Variables never lock
+        touched = {n for n in self.program.nodes if isinstance(n, Variable)} | {v for v, _ in self.updates}
+        self._locks = [v._lock for v in sorted(touched, key=lambda v: v.id)]
         self._by_name = {p.name: i for i, p in enumerate(self.inputs)}
         self._n_inputs = len(self.inputs)
         self._specs = [(p, p.dtype, len(p.shape), tuple((i, d) for i, d in enumerate(p.shape) if d is not None))
@@ -54,12 +58,26 @@ class Function:
             arrays = self._bind(args, kwargs)
         else:
             arrays = self._fast_bind(args)
-        outs, new_values = self._exec.run(arrays)
-        if new_values:
-            self._apply_updates(new_values)
+        if self._locks:
+            outs = self._run_locked(arrays)
+        else:
+            outs, _ = self._exec.run(arrays)
         if self._single:
             return outs[0]
         return self._result(outs)
+
+    def _run_locked(self, arrays):
+        locks = self._locks
+        for lock in locks:
+            lock.acquire()
+        try:
+            outs, new_values = self._exec.run(arrays)
+            if new_values:
+                self._apply_updates(new_values)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+        return outs
 
     def _fast_bind(self, args) -> list:
         """Positional arrays that already have the right dtype and shape pass untouched;

@@ -6,6 +6,7 @@ Nodes are immutable once built. Source nodes are placeholders (fed per call), co
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -201,10 +202,13 @@ def constant(value, dtype=None, name=None) -> Tensor:
 class Variable(Tensor):
     """Stateful parameter shared by every function that uses it.
 
-    ``.value`` returns a copy; ``.assign(array)`` writes (shape and dtype checked).
+    ``.value`` returns a copy; ``.assign(array)`` writes (shape and dtype checked). Calls of
+    compiled functions that read or update a Variable hold its lock (like TF1's ``use_locking``):
+    concurrent calls touching the same Variables run one at a time, so no update is lost and
+    no call reads a half-written value.
     """
 
-    __slots__ = ("_storage", "trainable")
+    __slots__ = ("_storage", "trainable", "_lock")
 
     def __init__(self, value, name=None, dtype=None, trainable=True):
         if isinstance(value, Tensor):
@@ -216,10 +220,12 @@ class Variable(Tensor):
             self.name = f"Variable_{self.id}"
         self._storage = arr
         self.trainable = bool(trainable)
+        self._lock = threading.Lock()
 
     @property
     def value(self) -> np.ndarray:
-        return self._storage.copy()
+        with self._lock:
+            return self._storage.copy()
 
     def assign(self, array) -> None:
         arr = np.asarray(array)
@@ -230,7 +236,9 @@ class Variable(Tensor):
             )
         if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
             raise TypeError(f"Variable {self.name!r}: cannot assign dtype {arr.dtype} to dtype {self.dtype}")
-        self._storage = np.array(arr, dtype=self.dtype)
+        new = np.array(arr, dtype=self.dtype)
+        with self._lock:
+            self._storage = new
 
     def __repr__(self):
         return f"<Variable {self.name} shape={_format_shape(self.shape)} dtype={self.dtype}>"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import warnings
 import weakref
@@ -570,6 +571,7 @@ class CudaExecutable:
         for var in self._variables + self._targets:
             make_resident(var)
         self._ws = Workspace()
+        self._lock = threading.Lock()  # the workspace is per executable: one call at a time
         self._function = lambda: None
 
     def _compile(self, existed) -> bool:
@@ -618,6 +620,10 @@ class CudaExecutable:
     def run(self, arrays: list, timings=None, apply_updates=None):
         """``apply_updates`` (default: only when not timing, as f.profile changes no Variable) writes
         the updates; ``sad.profile()`` times real calls, whose updates apply."""
+        with self._lock:
+            return self._run(arrays, timings, apply_updates)
+
+    def _run(self, arrays, timings, apply_updates):
         args = []
         for a in arrays:
             args += self._to_device(a)

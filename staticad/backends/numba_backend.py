@@ -20,6 +20,7 @@ from . import cache as _cache
 from .numba_codegen import generate
 
 NAME = "numba"
+_NO_WORKSPACE = np.empty(0, np.uint8)  # read-only in effect: a call needing scratch allocates its own
 
 
 def _array_type(dtype, ndim):
@@ -53,7 +54,10 @@ class NumbaExecutable:
         self._swapped = [var for _, var in swaps]
         self._spares = [np.empty(var.shape, var.dtype) for var in self._swapped]
         sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args + swaps) + (_array_type(np.uint8, 1),)
-        self._workspace = np.empty(0, np.uint8)
+        # Scratch memory of the entry point: one buffer per concurrent call. A call takes a
+        # buffer from the pool and gives it back, so calls from several threads never share one
+        # (list.pop/append are atomic); a call finding the pool empty starts with no buffer.
+        self._workspaces = []
         self.module, self.path, _ = _cache.load_module(self.source)
         self.entry = self._compile(sig)
 
@@ -88,10 +92,11 @@ class NumbaExecutable:
                 break
         if self._variables or self._constants:
             args = args + [v._storage for v in self._variables] + self._constants + self._spares
+        pool = self._workspaces
+        ws = pool.pop() if pool else _NO_WORKSPACE
         if timings is None:
-            outs, need = self.entry(*args, self._workspace)
-            if need > self._workspace.size:  # this call allocated; the next one will fit
-                self._workspace = np.empty(need + need // 4, np.uint8)
+            outs, need = self.entry(*args, ws)
+            pool.append(np.empty(need + need // 4, np.uint8) if need > ws.size else ws)
             if self._swapped:
                 self.swap_in(self._swapped, self._spares)
             return outs, ()
@@ -99,16 +104,14 @@ class NumbaExecutable:
         # afterwards so that profiling a training step changes nothing
         saved = [v._storage.copy() for v in self._variables]
         t0 = time.perf_counter()
-        outs, need = self.entry(*args, self._workspace)
-        if need > self._workspace.size:
-            self._workspace = np.empty(need + need // 4, np.uint8)
+        outs, need = self.entry(*args, ws)
+        pool.append(np.empty(need + need // 4, np.uint8) if need > ws.size else ws)
         self.swap_in(self._swapped, self._spares)
         key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
         for v, old in zip(self._variables, saved):
             v._storage[...] = old
         return list(outs), []
-
 
     @staticmethod
     def swap_in(variables, spares):
