@@ -75,7 +75,7 @@ import math
 import numpy as np
 from numba import njit
 
-_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"})
 
 _F32 = np.float32
 _F64 = np.float64
