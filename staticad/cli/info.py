@@ -87,7 +87,8 @@ def run(args) -> int:
 
     data = {"staticad": __version__, "python": platform.python_version(),
             "python_implementation": platform.python_implementation(), "executable": sys.executable,
-            "numpy": numpy.__version__, "numba": _version_of("numba"), "networkx": _version_of("networkx"),
+            "numpy": numpy.__version__, "numba": _version_of("numba"), "llvmlite": _version_of("llvmlite"),
+            "scipy": _version_of("scipy"), "networkx": _version_of("networkx"),
             "optional": {name: _dist_version(name) for name in ("torch", "jax", "numba-cuda", "rich", "tqdm")},
             "platform": platform.platform(), "cpu_count": os.cpu_count()}
     avail = list(_backends.available())
@@ -103,7 +104,8 @@ def run(args) -> int:
         return 0
     rows = [("staticad", __version__),
             ("python", f"{data['python']} ({data['python_implementation']}, {sys.executable})"),
-            ("numpy", data["numpy"]), ("numba", data["numba"]), ("networkx", data["networkx"]),
+            ("numpy", data["numpy"]), ("numba", f"{data['numba']} (llvmlite {data['llvmlite']})"),
+            ("scipy", f"{data['scipy']} (numba's BLAS for matmul)"), ("networkx", data["networkx"]),
             ("optional", ", ".join(f"{name} {v}" if v else f"{name} not installed"
                                    for name, v in data["optional"].items())),
             ("platform", f"{data['platform']}, {os.cpu_count()} CPUs"),
