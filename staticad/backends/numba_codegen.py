@@ -50,13 +50,38 @@ def _tuple(items) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
+def _int64(expr: str) -> str:
+    """``expr`` typed int64 for numba when it is a constant (see NumbaCodegen.shape_arg)."""
+    return f"np.int64({expr})" if re.fullmatch(r"[\d\s*+()-]+", expr) else expr
+
+
+def _split_tuple(text: str) -> list:
+    """The items of a tuple text made by _tuple (dims: names and integer expressions)."""
+    return [d.strip() for d in text.strip()[1:-1].split(",") if d.strip()]
+
+
+def _int64_tuple(items) -> str:
+    return _tuple(_int64(d) for d in items)
+
+
+# Lines only the parallel entry point (``entry_par``) or only the serial one (``entry``) has.
+_PAR_ONLY, _SERIAL_ONLY = "\x00P", "\x00S"
+
+
 class _Writer:
     def __init__(self):
         self.lines: list[str] = []
         self.indent = 1
+        self.only = ""  # _PAR_ONLY / _SERIAL_ONLY while writing lines of one variant
 
     def __call__(self, line: str = ""):
-        self.lines.append("    " * self.indent + line if line else "")
+        self.lines.append(self.only + ("    " * self.indent + line if line else ""))
+
+
+def _variant(lines, parallel: bool) -> list:
+    """The lines of one entry-point variant: the other variant's lines dropped, markers removed."""
+    keep, drop = (_PAR_ONLY, _SERIAL_ONLY) if parallel else (_SERIAL_ONLY, _PAR_ONLY)
+    return [l[len(keep):] if l.startswith(keep) else l for l in lines if not l.startswith(drop)]
 
 
 class NumbaCodegen:
@@ -99,6 +124,10 @@ class NumbaCodegen:
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
         self.kernel_functions: list = []  # flat loops, each its own jitted function
+        self._flat_functions: dict = {}  # (kernel, loop) -> (function name, params, totals)
+        # the module's entry point also returns whether a loop wanted threads (see generate);
+        # sub-graph functions return (outputs, workspace bytes) only
+        self.flag_return = not prefix
 
     # --- naming ---------------------------------------------------------------------------
     def ident(self, node) -> str:
@@ -163,6 +192,11 @@ class NumbaCodegen:
     def shape_expr(self, sym) -> str:
         return _tuple(self.dim(d) for d in sym)
 
+    def shape_arg(self, sym) -> str:
+        """The shape as an argument of a ``_rt`` helper: static dims as ``np.int64`` (a literal
+        would become part of the helper's signature: one compiled copy per size)."""
+        return _int64_tuple(self.dim(d) for d in sym)
+
     # --- whole module ---------------------------------------------------------------------------
     def generate(self) -> str:
         """The whole module: helpers, kernels, sub-graph functions and the ``entry`` point."""
@@ -184,7 +218,16 @@ class NumbaCodegen:
         ]
         for fn_lines in self.kernel_functions:
             head += fn_lines + ["", ""]
-        return "\n".join(head + lines) + "\n"
+        if self.profile or not any(l.startswith((_PAR_ONLY, _SERIAL_ONLY)) for l in lines):
+            # one entry point (the instrumented build times the loops a large input takes)
+            return "\n".join(head + _variant(lines, parallel=True)) + "\n"
+        # ``entry`` runs every loop serially and only reports (its last result) that a loop was
+        # large enough for threads; ``entry_par`` (loops on threads above PARALLEL_MIN) is then
+        # compiled on the next call. numba's parallel=True lowering is most of a cold compile
+        # (chain: 8.8 s with it, 3.0 s without), and small inputs never need it.
+        par = _variant(lines, parallel=True)
+        par[1] = par[1].replace("def entry(", "def entry_par(", 1)
+        return "\n".join(head + _variant(lines, parallel=False) + ["", ""] + par) + "\n"
 
     def function_lines(self, fn_name: str) -> list:
         """The jitted function computing the plan (its kernels go to ``self.kernel_functions``)."""
@@ -222,9 +265,11 @@ class NumbaCodegen:
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
-            "    ws_used = 0  # bytes of the workspace (internal buffers) this call needs",
-        ] + ([f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]
-             if self.profile else []) + self.w.lines
+            "    ws_used = np.int64(0)  # bytes of the workspace (internal buffers) this call needs",
+        ] + (["    wants_parallel = False  # a loop ran serially that entry_par runs on threads"]
+             if self.flag_return else []) + (
+            [f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]
+            if self.profile else []) + self.w.lines
 
     # --- buffer reuse -------------------------------------------------------------------------
     def _plan_buffer_reuse(self):
@@ -279,7 +324,7 @@ class NumbaCodegen:
         elif free:
             self.w(f"{self.ident(m)} = {free.pop()}  # reuses a dead buffer")
         elif m in self.program_roots or m.ndim == 0:
-            self.w(f"{self.ident(m)} = np.empty({shape_t}, np.{m.dtype.name})")  # returned: fresh
+            self.w(f"{self.ident(m)} = _rt.empty({_int64_tuple(_split_tuple(shape_t))}, np.{m.dtype.name})")  # returned: fresh
         else:
             self._from_workspace(self.ident(m), shape_t, m.dtype.name)
 
@@ -291,13 +336,12 @@ class NumbaCodegen:
         size = " * ".join(f"({d})" for d in shape_t.strip("(),").split(", ") if d) or "1"
         off = self.fresh_name("ws_off")
         w(f"{off} = ws_used")
-        w(f"ws_used = {off} + ((({size}) * {np.dtype(dtype).itemsize} + 63) // 64) * 64")
-        w("if ws_used <= ws.size:")
-        w(f"    {name} = ws[{off}:{off} + ({size}) * {np.dtype(dtype).itemsize}].view(np.{dtype}).reshape({shape_t})")
-        w("else:")
-        w(f"    {name} = np.empty({shape_t}, np.{dtype})")
+        nbytes = self.fresh_name("ws_n")
+        w(f"{nbytes} = np.int64(({size}) * {np.dtype(dtype).itemsize})")
+        w(f"ws_used = {off} + (({nbytes} + 63) // 64) * 64")
+        w(f"{name} = _rt.ws_array(ws, {off}, {nbytes}, {_int64_tuple(_split_tuple(shape_t))}, np.{dtype})")
         if fill is not None:
-            w(f"{name}[...] = {fill}")
+            w(f"_rt.fill({name}, {fill})")
 
     def _only_in_loops(self, node) -> bool:
         for user in self.program.nodes:
@@ -332,7 +376,7 @@ class NumbaCodegen:
                 scalars[o] = s
             else:
                 if o in self.noncontig:
-                    w(f"{self.ident(o)}_c = np.ascontiguousarray({self.ident(o)})")
+                    w(f"{self.ident(o)}_c = _rt.contiguous({self.ident(o)})")
                 arrays.append(o)
         arr_name = {o: (self.ident(o) + "_c" if o in self.noncontig else self.ident(o)) for o in arrays}
         # accumulators
@@ -362,20 +406,27 @@ class NumbaCodegen:
             flat_reads = {o: f"{arr_name[o]}_f[k]" for o in arrays}
             parallel = self.parallel_ok and all(
                 s.op.name in ("sum", "sum_to_like", "norm", "prod") for s in k.sinks)
-            if parallel and static is not None:  # the size is known: generate only the loop it takes
-                self.uses_prange |= static >= PARALLEL_MIN
-                self._emit_flat_blocks(k, flat_reads, scalars, accs, size,
-                                       "prange" if static >= PARALLEL_MIN else "range")
-            elif parallel:
+            if parallel and (static is None or static >= PARALLEL_MIN):
                 self.uses_prange = True
-                w(f"if {size} >= PARALLEL_MIN:")
-                w.indent += 1
+                w.only = _PAR_ONLY  # a known size gets only the loop it takes
+                if static is None:
+                    w(f"if {size} >= PARALLEL_MIN:")
+                    w.indent += 1
                 self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "prange")
-                w.indent -= 1
-                w("else:")
-                w.indent += 1
+                if static is None:
+                    w.indent -= 1
+                    w("else:")
+                    w.indent += 1
+                    self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
+                    w.indent -= 1
+                w.only = _SERIAL_ONLY
+                if static is None:
+                    w(f"if {size} >= PARALLEL_MIN:")
+                    w("    wants_parallel = True")
+                else:
+                    w("wants_parallel = True")
                 self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
-                w.indent -= 1
+                w.only = ""
             else:
                 self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
             if conds:
@@ -399,13 +450,27 @@ class NumbaCodegen:
         blocks, not of elements); with ``prange`` the blocks run on several threads.
         """
         caller = self.w
+        key = (k.name, loop)
+        if key in self._flat_functions:  # both entry-point variants call the serial loop
+            fn, params, totals = self._flat_functions[key]
+        else:
+            self.w = _Writer()
+            fn, params, totals = self._flat_function(k, reads, scalars, accs, loop)
+            self._flat_functions[key] = fn, params, totals
+        self.w = caller
+        result = self.fresh_name("r")
+        caller(f"{result} = {fn}({', '.join([_int64(size)] + params[1:])})")
+        for i, (s, _) in enumerate(totals):
+            self._combine(s, accs[s]["name"], f"{result}[{i}]")
+
+    def _flat_function(self, k, reads, scalars, accs, loop):
+        """Writes the jitted function of a flat loop; returns (name, params, scalar totals)."""
         fn = f"{self.prefix}{k.name}_flat" + ("_par" if loop == "prange" else "")
         params = ["n"] + [r.split("[")[0] for r in reads.values()]
         params += [f"{self.ident(m)}_f" for m in k.stored]
         params += [f"{a['name']}_f" for a in accs.values() if a["array"]]
         params += [v for v in scalars.values() if v.isidentifier() and not keyword.iskeyword(v)]  # True/False literals stay inline
         params = list(dict.fromkeys(params))
-        self.w = _Writer()
         w = self.w
         w.indent = 1
         staged, totals = {}, []
@@ -450,11 +515,7 @@ class NumbaCodegen:
         self.kernel_functions.append(
             [f'@njit(cache=True, error_model="numpy", fastmath={{"contract"}}{flags})',
              f"def {fn}({', '.join(params)}):"] + w.lines)
-        self.w = caller
-        result = self.fresh_name("r")
-        caller(f"{result} = {fn}({', '.join([size] + params[1:])})")
-        for i, (s, _) in enumerate(totals):
-            self._combine(s, accs[s]["name"], f"{result}[{i}]")
+        return fn, params, totals
 
     def _block_kind(self, s):
         return {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod"}.get(s.op.name, s.op.name)
@@ -632,9 +693,12 @@ class NumbaCodegen:
         out_shape = self.shape_expr(self.sym[s])
         if not a["array"]:
             value = f"np.sqrt({a['name']})" if s.op.name == "norm" else a["name"]
-            w(f"{out} = np.full({out_shape}, {value}, np.{dt})")
+            if self.sym[s] == ():
+                w(f"{out} = _rt.scalar_array({value}, np.{dt})")
+            else:
+                w(f"{out} = _rt.full({self.shape_arg(self.sym[s])}, {value}, np.{dt})")
         else:
-            w(f"{out} = {a['name']}.astype(np.{dt}).reshape({out_shape})")
+            w(f"{out} = _rt.astype_reshape({a['name']}, np.{dt}, {self.shape_arg(self.sym[s])})")
         self.fresh.add(s)
 
     # --- library steps ------------------------------------------------------------------------------
@@ -653,10 +717,10 @@ class NumbaCodegen:
             if a["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
                 w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy
             else:
-                w(f"{out} = np.transpose({ins[0]}, {_tuple(str(x) for x in a['axes'])})")
+                w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in a['axes'])})")
             self.noncontig.add(node)
         elif name in ("reshape", "reshape_like", "expand_dims", "squeeze"):
-            w(f"{out} = np.ascontiguousarray({ins[0]}).reshape({self.shape_expr(self.sym[node])})")
+            w(f"{out} = _rt.contiguous_reshape({ins[0]}, {self.shape_arg(self.sym[node])})")
         elif name == "stop_gradient":
             w(f"{out} = {ins[0]}")
             if node.inputs[0] in self.noncontig:
@@ -664,14 +728,14 @@ class NumbaCodegen:
         elif name == "getitem":
             idx = self._index_text(node, ins[0])
             if node.ndim == 0:
-                w(f"{out} = np.full((), {ins[0]}[{idx}], np.{node.dtype.name})")
+                w(f"{out} = _rt.scalar_array({ins[0]}[{idx}], np.{node.dtype.name})")
                 self.fresh.add(node)
             else:
                 w(f"{out} = {ins[0]}[{idx}]")
                 self.noncontig.add(node)
         elif name == "getitem_grad":
             idx = self._index_text(node, None, ref=node.inputs[1])
-            w(f"{out} = np.zeros({self.shape_expr(self.sym[node])}, np.{node.dtype.name})")
+            w(f"{out} = _rt.zeros({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
             src = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
             w(f"{out}[{idx}] = {src}")
             self.fresh.add(node)
@@ -694,14 +758,14 @@ class NumbaCodegen:
             emit_control(self, node)
         elif name == "count":
             dims = [self.dim(self.sym[node.inputs[0]][ax]) for ax in a["axes"]]
-            w(f"{out} = np.full((), {' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
+            w(f"{out} = _rt.scalar_array({' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
             self.fresh.add(node)
         else:
             raise NotImplementedError(f"numba backend: no code template for op {name!r}")
 
     def _cast(self, node, dtype) -> str:
         name = self.ident(node)
-        return name if node.dtype == dtype else f"{name}.astype(np.{np.dtype(dtype).name})"
+        return name if node.dtype == dtype else f"_rt.astype({name}, np.{np.dtype(dtype).name})"
 
     def _index_text(self, node, arr, ref=None) -> str:
         parts = []
@@ -739,13 +803,13 @@ class NumbaCodegen:
               f".astype(np.{dt.name}).reshape({self.shape_expr(self.sym[node])})")
             return
         if a.ndim <= 2 and b.ndim <= 2:
-            w(f"{out} = np.dot({an}, {bn})")
+            w(f"{out} = _rt.dot({an}, {bn})")
             if node.ndim == 0:
-                w(f"{out} = np.full((), {out}, np.{dt.name})")
+                w(f"{out} = _rt.scalar_array({out}, np.{dt.name})")
             return
         # batched: loop over the broadcast batch dims, one BLAS call per matrix
         shape = self.shape_expr(self.sym[node])
-        w(f"{out} = np.empty({shape}, np.{dt.name})")
+        w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{dt.name})")
         nb = node.ndim - (2 if a.ndim >= 2 and b.ndim >= 2 else 1)
         batch = self.sym[node][:nb]
         for p in range(nb):
@@ -763,7 +827,7 @@ class NumbaCodegen:
                 idx.append("0" if d == 1 and batch[p] != 1 else f"b{p}")
             return f"{name}[{', '.join(idx)}]"
 
-        w(f"{out}[{', '.join(f'b{p}' for p in range(nb))}] = np.dot({sel(a, an)}, {sel(b, bn)})")
+        w(f"{out}[{', '.join(f'b{p}' for p in range(nb))}] = _rt.dot({sel(a, an)}, {sel(b, bn)})")
         w.indent -= nb
         self.fresh.add(node)
 
@@ -779,10 +843,9 @@ class NumbaCodegen:
             if o not in self.fresh or o in seen:
                 copy = self.fresh_name("out")
                 if self.c_outputs and o.ndim > 0:  # np.copy keeps an F layout; callers want one type
-                    w(f"{copy} = np.empty({name}.shape, np.{o.dtype.name})")
-                    w(f"{copy}[...] = {name}")
+                    w(f"{copy} = _rt.copy_c({name})")
                 else:
-                    w(f"{copy} = np.copy({name})")
+                    w(f"{copy} = _rt.copy({name})")
                 name = copy
             seen.add(o)
             outs.append(name)
@@ -793,7 +856,7 @@ class NumbaCodegen:
                 name = self.ident(val)
                 if val not in self.fresh:
                     copy = self.fresh_name("upd")
-                    w(f"{copy} = np.copy({name})")
+                    w(f"{copy} = _rt.copy({name})")
                     name = copy
                 staged.append((var, name))
             for var, name in staged:
@@ -809,7 +872,8 @@ class NumbaCodegen:
                     w(f"{self.ident(var)}[...] = {name}")
         if self.profile:
             self._profile_end(len(self.plan.steps))
-        w(f"return {_tuple(outs)}, ws_used" + (", _prof" if self.profile else ""))
+        w(f"return {_tuple(outs)}, ws_used" + (", wants_parallel" if self.flag_return else "")
+          + (", _prof" if self.profile else ""))
 
     # --- profiling (instrumented variant only) ------------------------------------------------------
     def _profile_head(self) -> list:

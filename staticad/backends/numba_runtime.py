@@ -111,3 +111,89 @@ def block_min(vals, n):
     for i in range(1, n):
         acc = minimum(acc, vals[i])
     return acc
+
+
+# --- array construction and library calls -------------------------------------------------------
+# Generated entry points call these instead of numpy functions directly. Why: numba compiles the
+# overload behind every numpy call (np.dot, np.empty, np.full, .view, .astype ...) into each new
+# module, in every process (the mlp step: 6.5 s of a 10 s cold compile); behind a cached
+# dispatcher it is compiled once per signature and loaded from numba's disk cache afterwards.
+# Signatures carry no literal values (the code generator passes int64 dims), so one compiled
+# helper serves every size. LLVM still inlines them into the caller.
+
+@njit(**_OPTS)
+def empty(shape, dtype):
+    return np.empty(shape, dtype)
+
+
+@njit(**_OPTS)
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype)
+
+
+@njit(**_OPTS)
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype)
+
+
+@njit(**_OPTS)
+def scalar_array(value, dtype):
+    """A 0-d array holding ``value``."""
+    return np.full((), value, dtype)
+
+
+@njit(**_OPTS)
+def ws_array(ws, offset, nbytes, shape, dtype):
+    """An array of ``shape`` carved from the workspace at ``offset``, or a fresh one when the
+    workspace is too small (the entry point then reports the size it needs)."""
+    if offset + nbytes <= ws.size:
+        return ws[offset:offset + nbytes].view(dtype).reshape(shape)
+    return np.empty(shape, dtype)
+
+
+@njit(**_OPTS)
+def fill(a, value):
+    a[...] = value
+
+
+@njit(**_OPTS)
+def astype(a, dtype):
+    return a.astype(dtype)
+
+
+@njit(**_OPTS)
+def astype_reshape(a, dtype, shape):
+    return a.astype(dtype).reshape(shape)
+
+
+@njit(**_OPTS)
+def contiguous(a):
+    return np.ascontiguousarray(a)
+
+
+@njit(**_OPTS)
+def contiguous_reshape(a, shape):
+    return np.ascontiguousarray(a).reshape(shape)
+
+
+@njit(**_OPTS)
+def transpose(a, axes):
+    return np.transpose(a, axes)
+
+
+@njit(**_OPTS)
+def copy(a):
+    return np.copy(a)
+
+
+@njit(**_OPTS)
+def copy_c(a):
+    """A C-contiguous copy (np.copy keeps an F layout)."""
+    out = np.empty(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
+@njit(**_OPTS)
+def dot(a, b):
+    return np.dot(a, b)

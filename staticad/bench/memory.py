@@ -63,8 +63,8 @@ def call_peak_bytes(fn: Callable, args, retained: Callable[[], int] = lambda: 0)
 
 def retained_bytes(f) -> int:
     """Memory a ``sad.function`` keeps between calls (its backend's workspace), in bytes."""
-    ws = getattr(getattr(f, "_exec", None), "_workspace", None)
-    return int(getattr(ws, "nbytes", 0))
+    pool = getattr(getattr(f, "_exec", None), "_workspaces", None) or []
+    return int(sum(getattr(ws, "nbytes", 0) for ws in pool))
 
 
 def io_bytes(arrays) -> int:

@@ -88,7 +88,7 @@ class _Instrumented:
         args += self._constants
         args += self._spares
         args.append(self._workspace)
-        outs, need, prof = self.entry(*args)
+        outs, need, _, prof = self.entry(*args)
         if need > self._workspace.size:
             self._workspace = np.empty(need + need // 4, np.uint8)
         self._swap_in(self._swapped, self._spares)

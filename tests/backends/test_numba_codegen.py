@@ -98,19 +98,20 @@ def test_internal_buffers_live_in_a_workspace_kept_between_calls():
     w = sad.constant(np.linspace(-1, 1, 16 * 4).reshape(16, 4))
     h = sad.tanh(x * 2.0) @ w            # tanh(x*2) is internal: it goes to the workspace
     f = sad.function([x], sad.sum(sad.sin(h)), backend="numba")
-    assert "ws[" in f.source
+    assert "_rt.ws_array(ws, " in f.source
     ref = sad.function([x], sad.sum(sad.sin(h)), backend="numpy")
     rng = np.random.default_rng(4)
     first = rng.standard_normal((3, 16))
     np.testing.assert_allclose(f(first), ref(first), rtol=1e-12)
-    size = f._exec._workspace.size
-    assert size > 0
+    pool = f._exec._workspaces                       # one buffer per concurrent call; here one
+    assert len(pool) == 1 and pool[0].size > 0
+    size, buf = pool[0].size, pool[0]
     np.testing.assert_allclose(f(first), ref(first), rtol=1e-12)
-    assert f._exec._workspace.size == size           # the second call fits
+    assert len(pool) == 1 and pool[0] is buf         # the second call fits
     bigger = rng.standard_normal((50, 16))           # a larger batch: allocated once, then fits
     np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
     np.testing.assert_allclose(f(bigger), ref(bigger), rtol=1e-12)
-    assert f._exec._workspace.size > size
+    assert len(pool) == 1 and pool[0].size > size
 
 
 @pytest.mark.parametrize("op", ["sin", "cos", "tan"])
@@ -201,3 +202,81 @@ def test_updates_are_double_buffered_and_shared_variables_stay_consistent():
     with pytest.raises(ValueError):
         step(rng.standard_normal((4, 2)))
     np.testing.assert_array_equal(w.value, before)
+
+
+def test_threaded_variant_is_compiled_only_when_a_large_input_needs_it():
+    """``entry`` runs every loop serially and reports when one was large enough for threads;
+    ``entry_par`` is compiled at the next call (a cold compile never pays for parallel=True)."""
+    x = sad.placeholder((None,), name="x")
+    loss = (sad.sin(x) * 2 + 1).sum()
+    f = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    ex = f._exec
+    assert "def entry_par(" in f.source and "wants_parallel = True" in f.source
+    assert not ex.module.entry_par.signatures            # not compiled by sad.function
+    small = np.linspace(-1, 1, 1000, dtype=np.float32)
+    big = np.linspace(-3, 3, 300_000, dtype=np.float32)
+    f(small)
+    assert not ex.parallel_compiled
+    first = f(big)                                         # runs serially, asks for threads
+    assert not ex.parallel_compiled
+    second = f(big)                                        # compiled now, on threads
+    assert ex.parallel_compiled and ex.entry is ex.module.entry_par
+    np.testing.assert_array_equal(first[1], second[1])
+    np.testing.assert_allclose(first[0], second[0], rtol=1e-6)
+    np.testing.assert_allclose(f(small)[1], 2 * np.cos(small), rtol=1e-6)
+
+
+def test_runtime_helpers_are_compiled_once_for_every_size():
+    """Static sizes reach the ``_rt`` helpers and the flat kernels as int64, not as literals: one
+    compiled (and disk-cached) helper serves every size."""
+    from staticad.backends import numba_runtime as rt
+    for n in (5000, 7000):
+        x = sad.placeholder((n,), "float64", name="x")
+        y = sad.tanh(x @ sad.constant(np.ones((n, 3))))
+        f = sad.function([x], [y, sad.grad(y.sum(), x)], backend="numba")
+        f(np.ones(n))
+    for helper in (rt.empty, rt.dot, rt.ws_array, rt.scalar_array):
+        for sig in helper.signatures:
+            assert "Literal" not in str(sig), (helper, sig)
+    for name in dir(f._exec.module):
+        disp = getattr(f._exec.module, name)
+        for sig in getattr(disp, "signatures", []):
+            assert "Literal" not in str(sig), (name, sig)
+
+
+def _tiny_step(w0):
+    x = sad.placeholder((None, 3), name="x")
+    w = sad.Variable(np.array(w0, np.float32), name="w")
+    loss = ((x @ w) ** 2).sum()
+    return x, w, sad.function([x], loss, updates=sad.optim.SGD(lr=0.1).updates(loss, [w]), backend="numba")
+
+
+def test_identical_graph_reuses_the_compiled_function_with_its_own_variables():
+    """A second sad.function of a structurally identical graph (new Variables, same shapes,
+    dtypes and names) reuses the first one's compiled code, and reads and updates its own
+    Variables only."""
+    _, w1, f1 = _tiny_step([[1.0], [2.0], [3.0]])
+    _, w2, f2 = _tiny_step([[-1.0], [0.5], [0.0]])
+    assert f2._exec.entry is f1._exec.entry and f2.stats["cache_hit"]
+    assert f2.source == f1.source
+    data = np.ones((4, 3), np.float32)
+    l2 = f2(data)
+    np.testing.assert_allclose(l2, 4 * (-0.5) ** 2, rtol=1e-6)
+    np.testing.assert_array_equal(w1.value, [[1.0], [2.0], [3.0]])        # untouched
+    assert not np.array_equal(w2.value, [[-1.0], [0.5], [0.0]])           # stepped
+    ref_x, ref_w, ref = _tiny_step([[-1.0], [0.5], [0.0]])
+    ref_np = sad.function([ref_x], ((ref_x @ ref_w) ** 2).sum(), backend="numpy")
+    assert f2.stats["nodes_after_passes"] == f1.stats["nodes_after_passes"]
+    assert f2._exec.program is not f1._exec.program                      # its own, on demand
+    assert w2 in f2._exec.program.nodes and w1 not in f2._exec.program.nodes
+    del ref_np
+
+
+def test_a_different_constant_or_name_is_a_different_graph():
+    x = sad.placeholder((3,), "float64", name="x")
+    f1 = sad.function([x], x * 2.0, backend="numba")
+    f2 = sad.function([x], x * 3.0, backend="numba")
+    y = sad.placeholder((3,), "float64", name="y")
+    f3 = sad.function([y], y * 2.0, backend="numba")
+    np.testing.assert_array_equal(f2(np.ones(3)), 3.0)
+    assert f1._exec.entry is not f2._exec.entry and f1.source != f3.source
