@@ -43,7 +43,8 @@ class Function:
         self.stats = {
             "backend": self.backend.NAME,
             "nodes_declared": len(self.program.nodes),
-            "nodes_after_passes": len(getattr(self._exec, "program", self.program).nodes),
+            "nodes_after_passes": getattr(self._exec, "nodes_after_passes", None)
+            or len(getattr(self._exec, "program", self.program).nodes),
             "kernels": getattr(self._exec, "kernels", 0),
             "fused_ops": getattr(self._exec, "fused_ops", 0),
             "compile_seconds": 0.0,

@@ -5,7 +5,11 @@ A :class:`Program` is backend-independent. It holds the inputs (placeholders), t
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .graph import Tensor, Variable, walk
 
@@ -31,6 +35,28 @@ class Program:
     def variables(self) -> list:
         return [n for n in self.nodes if isinstance(n, Variable)]
 
+    def structure_key(self):
+        """A hash of everything that determines the compiled code: ops, attributes, wiring,
+        shapes, dtypes, constant values, the names of inputs and Variables, outputs and updates
+        (not the identity of Variables or their values). Two programs with the same key compile
+        to the same source. ``None`` when an attribute has no plain-data form (e.g. the
+        sub-graphs of control flow): such programs are not matched."""
+        index = {node: i for i, node in enumerate(self.nodes)}
+        h = hashlib.sha256(self.name.encode())
+        try:
+            for node in self.nodes:
+                name = node.name if node.op.name in ("placeholder", "variable") else ""
+                if re.fullmatch(r"(placeholder|Variable)_\d+", name):
+                    name = "auto"  # automatic names carry a process-global counter
+                item = (node.op.name, name, tuple(index[i] for i in node.inputs), node.shape,
+                        node.dtype.str, _canon(node.attrs))
+                h.update(repr(item).encode())
+            h.update(repr(([index[p] for p in self.inputs], [index[o] for o in self.outputs],
+                           [(_canon_var(v, index), index[val]) for v, val in self.updates])).encode())
+        except _NoPlainForm:
+            return None
+        return h.hexdigest()
+
     def last_use(self) -> dict:
         """Node -> index of the last node (in ``nodes``) that reads it; roots live to the end."""
         last = {}
@@ -47,3 +73,32 @@ def describe(node: Tensor) -> str:
     """One line naming a node for schedules and error messages."""
     from .graph import _format_shape
     return f"{node.name}: {node.op.name} {_format_shape(node.shape)} {node.dtype}"
+
+
+class _NoPlainForm(Exception):
+    pass
+
+
+def _canon_var(var, index):
+    return index[var] if var in index else ("target", var.name, var.shape, var.dtype.str)
+
+
+def _canon(v):
+    """Attribute values as plain data (for :meth:`Program.structure_key`)."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return (type(v).__name__, v)
+    if isinstance(v, float):
+        return ("float", v.hex())
+    if isinstance(v, np.ndarray):
+        return ("array", v.dtype.str, v.shape, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
+    if isinstance(v, np.generic):
+        return ("scalar", v.dtype.str, v.tobytes())
+    if isinstance(v, np.dtype):
+        return ("dtype", v.str)
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__, tuple(_canon(x) for x in v))
+    if isinstance(v, slice):
+        return ("slice", _canon(v.start), _canon(v.stop), _canon(v.step))
+    if isinstance(v, dict):
+        return ("dict", tuple(sorted((str(k), _canon(x)) for k, x in v.items())))
+    raise _NoPlainForm(type(v).__name__)

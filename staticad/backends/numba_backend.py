@@ -1,9 +1,11 @@
 """The Numba CPU backend: optimize -> fuse -> generate one ``@njit`` entry point -> disk cache."""
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
+import weakref
 
 # Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise). Spinning
 # workers of numba's omp threading layer starve OpenBLAS threads and every other process on
@@ -20,6 +22,42 @@ from . import cache as _cache
 from .numba_codegen import generate
 
 NAME = "numba"
+
+
+def _load_numba_registries_without_scipy():
+    """numba's first compile (or cache load) in a process imports ``numba.np.arraymath``, which
+    imports ``scipy.linalg`` only to record whether BLAS is there: 0.3-1 s of every fresh
+    process's time to first result, for graphs without a matmul too. Import it with that check
+    answered by ``find_spec`` (same answer, nothing imported); scipy is then imported by numba
+    when a matmul is compiled, and by the BLAS calls themselves when cached code runs."""
+    import importlib.util
+    import sys
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        from numba.np import linalg
+    except ImportError:  # another numba layout: let numba do it its way
+        return
+    real = getattr(linalg, "ensure_blas", None)
+    if real is None:
+        return
+
+    def ensure_blas_found():
+        if importlib.util.find_spec("scipy") is None:
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    linalg.ensure_blas = ensure_blas_found
+    try:
+        from numba.np import arraymath
+    except Exception:
+        return
+    finally:
+        linalg.ensure_blas = real
+    if getattr(arraymath, "ensure_blas", None) is ensure_blas_found:
+        arraymath.ensure_blas = real
+
+
+_load_numba_registries_without_scipy()
 _NO_WORKSPACE = np.empty(0, np.uint8)  # read-only in effect: a call needing scratch allocates its own
 
 
@@ -42,6 +80,7 @@ class NumbaExecutable:
         self.original = program
         self.program, self.pass_report = optimize(program)
         self.plan = fuse_elementwise(self.program)
+        self.nodes_after_passes = len(self.program.nodes)
         self.source, self.args, swaps = generate(self.plan)
         self.kernels = len(self.plan.kernels)
         self.fused_ops = self.plan.fused_ops
@@ -59,16 +98,24 @@ class NumbaExecutable:
         # (list.pop/append are atomic); a call finding the pool empty starts with no buffer.
         self._workspaces = []
         self.module, self.path, _ = _cache.load_module(self.source)
-        self.entry = self._compile(sig)
+        self._sig = sig
+        self.entry = self._compile("entry")
+        # the threaded variant, compiled when a call first reports a loop large enough for it
+        self._wants_parallel = False
+        self.parallel_compiled = not hasattr(self.module, "entry_par")
 
-    def _compile(self, sig):
+    def _compile(self, name):
         with warnings.catch_warnings():
             # np.dot on transposed views is intended (BLAS transposes); numba warns about layout
             warnings.simplefilter("ignore", numba.NumbaPerformanceWarning)
-            return self._compile_entry(sig)
+            return self._compile_entry(name, self._sig)
 
-    def _compile_entry(self, sig):
-        entry = self.module.entry
+    def _switch_to_parallel(self):
+        self.entry = self._compile("entry_par")
+        self.parallel_compiled = True
+
+    def _compile_entry(self, name, sig):
+        entry = getattr(self.module, name)
         try:
             entry.compile(sig)
         except Exception as exc:  # a broken on-disk numba cache entry: rebuild it once
@@ -78,7 +125,7 @@ class NumbaExecutable:
                           RuntimeWarning)
             _cache.discard(self.module.__name__)
             self.module, self.path, _ = _cache.load_module(self.source)
-            entry = self.module.entry
+            entry = getattr(self.module, name)
             entry.compile(sig)
         hits = entry.stats.cache_hits
         self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
@@ -92,10 +139,12 @@ class NumbaExecutable:
                 break
         if self._variables or self._constants:
             args = args + [v._storage for v in self._variables] + self._constants + self._spares
+        if self._wants_parallel and not self.parallel_compiled:
+            self._switch_to_parallel()
         pool = self._workspaces
         ws = pool.pop() if pool else _NO_WORKSPACE
         if timings is None:
-            outs, need = self.entry(*args, ws)
+            outs, need, self._wants_parallel = self.entry(*args, ws)
             pool.append(np.empty(need + need // 4, np.uint8) if need > ws.size else ws)
             if self._swapped:
                 self.swap_in(self._swapped, self._spares)
@@ -104,7 +153,7 @@ class NumbaExecutable:
         # afterwards so that profiling a training step changes nothing
         saved = [v._storage.copy() for v in self._variables]
         t0 = time.perf_counter()
-        outs, need = self.entry(*args, ws)
+        outs, need, self._wants_parallel = self.entry(*args, ws)
         pool.append(np.empty(need + need // 4, np.uint8) if need > ws.size else ws)
         self.swap_in(self._swapped, self._spares)
         key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
@@ -112,6 +161,35 @@ class NumbaExecutable:
         for v, old in zip(self._variables, saved):
             v._storage[...] = old
         return list(outs), []
+
+    def rebind(self, program: Program) -> "NumbaExecutable":
+        """This compiled function for a structurally identical ``program`` (same
+        :meth:`~staticad.program.Program.structure_key`), reading and updating its Variables."""
+        mine = self.original.nodes + [v for v, _ in self.original.updates]
+        theirs = program.nodes + [v for v, _ in program.updates]
+        var_map = {a: b for a, b in zip(mine, theirs) if a.op.name == "variable"}
+        new = copy.copy(self)
+        new.original = program
+        new.args = [(ident, var_map.get(node, node)) for ident, node in self.args]
+        new._variables = [var_map[v] for v in self._variables]
+        new._swapped = [var_map[v] for v in self._swapped]
+        new._spares = [np.empty(v.shape, v.dtype) for v in new._swapped]
+        new._workspaces = []
+        # the passes' output for this program's own nodes (the profiler, to_dot and the CLI read
+        # it) is recomputed on first use: the template's refers to the template's Variables
+        new.__dict__.pop("program", None)
+        new.__dict__.pop("plan", None)
+        new.cache_hit = True
+        return new
+
+    def __getattr__(self, name):
+        if name in ("program", "plan"):  # a rebound executable's own optimized graph, on demand
+            from ..passes import optimize
+            from ..passes.fuse import fuse_elementwise
+            self.program, _ = optimize(self.original)
+            self.plan = fuse_elementwise(self.program)
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     @staticmethod
     def swap_in(variables, spares):
@@ -121,5 +199,20 @@ class NumbaExecutable:
             v._storage, spares[i] = spares[i], v._storage
 
 
+# Compiled executables by structure key, while their Function lives (a strong reference would keep
+# the first graph's Variables alive): a second sad.function of the same graph skips the passes,
+# the code generator and the compiler.
+_COMPILED: "weakref.WeakValueDictionary[str, NumbaExecutable]" = weakref.WeakValueDictionary()
+
+
 def compile_program(program: Program) -> NumbaExecutable:
-    return NumbaExecutable(program)
+    key = program.structure_key()
+    template = _COMPILED.get(key) if key is not None else None
+    if template is not None:
+        ex = template.rebind(program)
+        _COMPILED[key] = ex  # the first Function may go before this one does
+        return ex
+    ex = NumbaExecutable(program)
+    if key is not None:
+        _COMPILED[key] = ex
+    return ex
