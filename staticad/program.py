@@ -51,7 +51,7 @@ class Program:
                 item = (node.op.name, name, tuple(index[i] for i in node.inputs), node.shape,
                         node.dtype.str, _canon(node.attrs))
                 h.update(repr(item).encode())
-            h.update(repr(([index[p] for p in self.inputs], [index[o] for o in self.outputs],
+            h.update(repr(([_canon_var(p, index) for p in self.inputs], [index[o] for o in self.outputs],
                            [(_canon_var(v, index), index[val]) for v, val in self.updates])).encode())
         except _NoPlainForm:
             return None
@@ -80,7 +80,9 @@ class _NoPlainForm(Exception):
 
 
 def _canon_var(var, index):
-    return index[var] if var in index else ("target", var.name, var.shape, var.dtype.str)
+    """A source node's position, or its description when no output reads it (an unused input,
+    a Variable that is only written)."""
+    return index[var] if var in index else ("unread", var.op.name, var.name, var.shape, var.dtype.str)
 
 
 def _canon(v):

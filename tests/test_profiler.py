@@ -244,7 +244,7 @@ def test_codegen_profile_flag_emits_timers_only_when_asked(step):
     assert len(cg.profile_steps) == n
     assert f"_prof = np.zeros(({n}, 2), np.float64)" in src
     assert src.count("_tp = _tm.now_ns()") == n
-    assert "ws_used, _prof" in src
+    assert "ws_used, wants_parallel, _prof" in src
     plain = generate(plan)[0]
     assert plain == f.source
 

@@ -61,6 +61,7 @@ HELPERS = {
     "sign": ("def _rt_sign(x):",
              "    if x > 0:", "        return 1", "    if x < 0:", "        return -1",
              "    if x != x:", "        return x", "    return 0"),
+    "select": ("def _rt_select(c, a, b):", "    return a if c else b"),
     "relu": ("def _rt_relu(x):", "    if x != x:", "        return x", "    return x if x > 0 else x * 0"),
     "sigmoid": ("def _rt_sigmoid(x):",
                 "    # exp of a non-positive argument only: no overflow for large |x|",

@@ -125,6 +125,7 @@ class NumbaCodegen:
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
         self.kernel_functions: list = []  # flat loops, each its own jitted function
         self._flat_functions: dict = {}  # (kernel, loop) -> (function name, params, totals)
+        self._inline_values: set = set()  # value names already assigned in the function being written
         # the module's entry point also returns whether a loop wanted threads (see generate);
         # sub-graph functions return (outputs, workspace bytes) only
         self.flag_return = not prefix
@@ -505,7 +506,7 @@ class NumbaCodegen:
             w.indent += 1
             w("for k in range(k0, k1):")
             w.indent += 1
-            self._emit_body(k, reads, scalars, body_accs, "k", flat=True, r=len(k.sym))
+            self._emit_body(k, reads, scalars, body_accs, "k", flat=True, r=len(k.sym), suffix="r")
             w.indent -= 2
         for s, t in totals:
             self._combine(s, t, f"_rt.block_{self._block_kind(s)}({staged[s]['staged']}, np.int64(k1 - k0))")
@@ -547,8 +548,14 @@ class NumbaCodegen:
         for p in range(r):
             w(f"for i{p} in range({D[p]}):")
             w.indent += 1
+        # values of loops inline in one function get names of their own (v5, then v5_k3 in a
+        # later kernel recomputing it): a name assigned twice makes numba's SSA pass revisit
+        # the whole function for it, quadratic in the size of the entry point
+        suffix = f"_k{k.name[len('kernel'):]}" if any(
+            f"v{self.order[m]}" in self._inline_values for m in k.members) else ""
+        self._inline_values.update(f"v{self.order[m]}" for m in k.members)
         self._emit_body(k, reads, scalars, accs, ", ".join(f"i{p}" for p in range(r)) if r else "()",
-                        flat=False, r=r)
+                        flat=False, r=r, suffix=suffix)
         w.indent -= r
 
     def _index(self, osym, S, arr, D) -> str:
@@ -575,16 +582,16 @@ class NumbaCodegen:
         return [m for m in k.members if m.op.extra.get("vector_math") is not None
                 and (m.op.extra["vector_math"], m.dtype.name) in numba_math.FAST_FUNCS]
 
-    def _emit_body(self, k, reads, scalars, accs, store_index, flat, r, fast_trig=()):
+    def _emit_body(self, k, reads, scalars, accs, store_index, flat, r, fast_trig=(), suffix=""):
         """One iteration of kernel ``k``. ``fast_trig`` members call the fast-range variants and
-        count the arguments outside their range into ``n_slow``."""
+        count the arguments outside their range into ``n_slow``. Value names end in ``suffix``."""
         w = self.w
         members = set(k.members)
         fast = set(fast_trig)
 
         def val(i):
             if i in members:
-                return f"v{self.order[i]}"
+                return f"v{self.order[i]}{suffix}"
             if i in scalars:
                 return scalars[i]
             return reads[i]
@@ -592,17 +599,20 @@ class NumbaCodegen:
         for m in k.members:
             if m in fast:
                 arg = f"np.float32({val(m.inputs[0])})"
-                w(f"n_slow += 0 if abs({arg}) <= _nm.TRIG_FAST_LIMIT_F32 else 1")
+                # branch-free (NaN counts too): a conditional expression per trig call made
+                # numba's SSA pass quadratic in the size of the fused body
+                w(f"n_slow += not abs({arg}) <= _nm.TRIG_FAST_LIMIT_F32")
                 expr = f"_nm.{m.op.extra['vector_math']}_fast_f32({arg})"
             else:
                 expr = self._member_expr(m, val)
+            v = f"v{self.order[m]}{suffix}"
             if m.dtype.kind == "b":
-                w(f"v{self.order[m]} = {expr}")
+                w(f"{v} = {expr}")
             else:
-                w(f"v{self.order[m]} = np.{m.dtype.name}({expr})")
+                w(f"{v} = np.{m.dtype.name}({expr})")
             if m in k.stored:
                 target = f"{self.ident(m)}_f[k]" if flat else f"{self.ident(m)}[{store_index}]"
-                w(f"{target} = v{self.order[m]}")
+                w(f"{target} = {v}")
         for s in k.sinks:
             x = val(s.inputs[0])
             a = accs[s]

@@ -57,6 +57,11 @@ def minimum(a, b):
 
 
 @njit(**_OPTS)
+def select(c, a, b):
+    return a if c else b
+
+
+@njit(**_OPTS)
 def relu(x):
     if x != x:
         return x

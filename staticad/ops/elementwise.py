@@ -203,7 +203,9 @@ WHERE = defop(
     vjp=lambda g, out, c, a, b: [None, where(c, g, zeros_like(g)), where(c, zeros_like(g), g)],
     jvp=lambda ts, out, c, a, b: where(c, ts[1] if ts[1] is not None else zeros_like(out),
                                        ts[2] if ts[2] is not None else zeros_like(out)),
-    expr="({1} if {0} else {2})", elementwise=True)
+    # a call, not ``a if c else b``: a conditional expression is a branch, and numba's SSA and
+    # type inference grow with (blocks x variables) of a fused loop body
+    expr="_rt.select({0}, {1}, {2})", elementwise=True)
 
 
 def _infer_clip(x, lo, hi):
