@@ -1,0 +1,2 @@
+def jit(*a, **k): pass
+def trace(*a, **k): pass
