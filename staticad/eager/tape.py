@@ -11,7 +11,7 @@ import numpy as np
 from .. import autodiff
 from ..graph import _format_shape
 from . import grad_mode
-from .tensor import EagerTensor, to_eager
+from .tensor import EagerTensor, evaluate, to_eager
 
 # PyTorch's names where they differ from the op's (the seeds print these).
 _TORCH_NAMES = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "negative": "Neg",
@@ -130,25 +130,29 @@ def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=F
     if retain_graph is None:
         retain_graph = create_graph
     seed = _seed(root, gradient)
+    wanted = None if inputs is None else {id(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
     path = _recorded_path(root)
     _check(path)
-    prev = grad_mode.is_grad_enabled()
+    state = grad_mode._state
+    prev, prev_defer = grad_mode.is_grad_enabled(), state.__dict__.get("defer", False)
+    # create_graph: the rules run eagerly and record (differentiable grads); otherwise they build
+    # a graph over the recorded values, and only what the leaves need is evaluated (as graphs are)
     grad_mode.set_grad_enabled(bool(create_graph))
+    state.defer = not create_graph
     try:
         with np.errstate(all="ignore"):  # rules evaluate unselected where-branches (log(0) and the like)
             grads = autodiff.reverse_accumulate(path, set(path), {root: seed})
+            targets = [node for node in path if (node._saved is None or node._retain) and node in grads
+                       and (wanted is None or id(node) in wanted)]
+            if create_graph:
+                values = [to_eager(grads[n]) for n in targets]
+            else:
+                state.defer = False
+                values = [EagerTensor(v) for v in evaluate([grads[n] for n in targets])]
     finally:
         grad_mode.set_grad_enabled(prev)
-    wanted = None if inputs is None else {id(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
-    for node in path:
-        if node._saved is not None and not node._retain:
-            continue
-        if wanted is not None and id(node) not in wanted:
-            continue
-        g = grads.get(node)
-        if g is None:
-            continue
-        g = to_eager(g)
+        state.defer = prev_defer
+    for node, g in zip(targets, values):
         if create_graph:
             node.grad = g if node.grad is None else node.grad + g
         elif node.grad is None:

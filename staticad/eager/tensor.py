@@ -345,6 +345,8 @@ def _infer(op: Op, inputs, attrs):
 
 def eager_apply(op: Op, inputs: tuple, attrs: dict):
     """Run ``op`` now on inputs of which at least one is eager; record it when it may need a gradient."""
+    if grad_mode._state.__dict__.get("defer"):  # inside backward: build the rule graph, evaluate later
+        return _deferred_node(op, inputs, attrs)
     vals = []
     for t in inputs:
         v = t._value if t._eager else _const_value(t)
@@ -384,6 +386,49 @@ def eager_apply(op: Op, inputs: tuple, attrs: dict):
         out._saved = None
         out._requires_grad = False
     return out
+
+
+def _deferred_node(op: Op, inputs: tuple, attrs: dict) -> Tensor:
+    """A plain graph node over eager inputs (backward evaluates only what the leaves need)."""
+    shape, dtype = _infer(op, inputs, attrs)
+    t = Tensor.__new__(Tensor)
+    t.op, t.inputs, t.attrs, t.shape, t.dtype = op, inputs, attrs, shape, np.dtype(dtype)
+    t.id = -1
+    t.name = op.name  # no per-node f-string: these nodes live only during one backward
+    return t
+
+
+def evaluate(roots) -> list:
+    """Values of graph nodes whose sources are eager tensors and constants (the numpy evaluator of
+    the backward graph: shared subexpressions once, nothing the roots do not need)."""
+    memo: dict = {}
+    for root in roots:
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if id(node) in memo:
+                stack.pop()
+                continue
+            if node._eager:
+                memo[id(node)] = node._value
+                stack.pop()
+                continue
+            if node.op is CONSTANT:
+                memo[id(node)] = node.attrs["value"]
+                stack.pop()
+                continue
+            pending = [i for i in node.inputs if id(i) not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            value = node.op.impl(*[memo[id(i)] for i in node.inputs], **node.attrs)
+            if value.__class__ is not np.ndarray:
+                value = np.asarray(value)
+            if value.dtype != node.dtype:
+                value = value.astype(node.dtype)
+            memo[id(node)] = value
+    return [memo[id(r)] for r in roots]
 
 
 # --- conversions and creation -----------------------------------------------------------------------
