@@ -70,18 +70,21 @@ def _accumulate_of(leaf):
 
 
 def _recorded_path(root: EagerTensor):
-    """Recorded nodes and grad-requiring leaves reachable from ``root``, inputs before users."""
-    order, seen = [], {id(root)}
+    """Recorded nodes and grad-requiring leaves reachable from ``root``, every input before its
+    users (a node is placed when all its inputs are: marked on expansion, as graph.walk does)."""
+    order, seen = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         stack.append((node, True))
         for inp in node.inputs:
             if inp._eager and inp._requires_grad and id(inp) not in seen:
-                seen.add(id(inp))
                 stack.append((inp, False))
     return order
 
