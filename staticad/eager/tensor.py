@@ -254,7 +254,8 @@ class EagerTensor(Tensor):
             mask[tuple(shape_ops._from_key(k) for k in key)] = True
             region = _ops().getitem(a, index).shape
             v = _ops().astype(_ops().broadcast_to(value, region), a.dtype)
-            placed = _graph.apply(shape_ops.GETITEM_GRAD, (v, a), index=key)
+            # the rule reads only ref's shape: a stand-in keeps t itself out of this node's inputs
+            placed = _graph.apply(shape_ops.GETITEM_GRAD, (v, EagerTensor(a._value)), index=key)
             return _ops().where(constant(mask), placed, a)
         _inplace(self, assign, "setitem")
 
