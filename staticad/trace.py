@@ -116,6 +116,13 @@ class Jitted:
         return self._compiled(self._arrays(args))
 
     def __call__(self, *args):
+        # the fast path: arrays and numpy scalars of a signature compiled before
+        try:
+            f = self._cache[tuple([(a.shape, a.dtype) for a in args])]
+        except (AttributeError, KeyError, TypeError):
+            f = None
+        if f is not None and not any([a.__class__ is not np.ndarray and getattr(a, "_eager", False) for a in args]):
+            return f(*args)
         arrays = self._arrays(args)
         out = self._compiled(arrays)(*arrays)
         for a in args:  # eager in, eager out (without history: compiled code records nothing)

@@ -7,17 +7,37 @@ from .. import dtypes as _dt
 from ..graph import Tensor, _format_shape, broadcast_shapes, constant
 
 
+_EAGER_SCALARS: dict = {}  # (type, value, dtype) -> constant, for operands of eager ops only
+
+
+def _scalar_constant(v, dt, eager: bool) -> Tensor:
+    # Eager code lifts the same few scalars (1, 2, 0.5, ...) op after op: share their constants
+    # (immutable nodes). Graphs keep one node per use, as node statistics count them.
+    if not eager:
+        return constant(v, dtype=dt)
+    key = (v.__class__, v, dt)
+    c = _EAGER_SCALARS.get(key)
+    if c is None:
+        if len(_EAGER_SCALARS) > 1024:
+            _EAGER_SCALARS.clear()
+        c = _EAGER_SCALARS[key] = constant(v, dtype=dt)
+    return c
+
+
 def lift_operands(*values) -> list[Tensor]:
     """Make every operand a tensor; Python scalars are weak (take the tensors' dtype, NEP 50)."""
     tensors = [v for v in values if isinstance(v, Tensor)]
+    if len(tensors) == len(values):
+        return tensors
     strong = np.result_type(*[t.dtype for t in tensors]) if tensors else None
+    eager = any(t._eager for t in tensors)
     out = []
     for v in values:
         if isinstance(v, Tensor):
             out.append(v)
         elif _dt.is_python_scalar(v) and not isinstance(v, np.generic):
             dt = _dt.result_dtype(strong, v) if strong is not None else _dt.default_dtype_for_python(v)
-            out.append(constant(v, dtype=dt))
+            out.append(_scalar_constant(v, dt, eager))
         else:
             out.append(constant(v))
     return out
