@@ -149,9 +149,15 @@ class Tensor:
     def detach(self): return _ops().stop_gradient(self)
 
 
+_OPS = None
+
+
 def _ops():
-    from . import ops
-    return ops
+    global _OPS  # the module, once: an import statement per operator call costs as much as the op
+    if _OPS is None:
+        from . import ops
+        _OPS = ops
+    return _OPS
 
 
 # --- source nodes ------------------------------------------------------------------------

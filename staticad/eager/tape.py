@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import autodiff
 from ..graph import _format_shape
-from . import grad_mode
+from . import grad_mode, replay
 from .tensor import EagerTensor, evaluate, to_eager
 
 # PyTorch's names where they differ from the op's (the seeds print these).
@@ -124,6 +124,19 @@ def _seed(root: EagerTensor, gradient):
     return g
 
 
+def _accumulate(targets, values, create_graph) -> None:
+    for node, g in zip(targets, values):
+        if g is None:  # no gradient reached it
+            continue
+        if create_graph:
+            node.grad = g if node.grad is None else node.grad + g
+        elif node.grad is None:
+            node.grad = EagerTensor(np.array(g._value, dtype=node.dtype, copy=True))
+        else:
+            node.grad._value += g._value  # accumulate in place, as PyTorch does
+            node.grad._version[0] += 1
+
+
 def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """See :meth:`EagerTensor.backward`."""
     if not root._requires_grad:
@@ -136,6 +149,19 @@ def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=F
     wanted = None if inputs is None else {id(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
     path = _recorded_path(root)
     _check(path)
+    targets = [node for node in path if (node._saved is None or node._retain)
+               and (wanted is None or id(node) in wanted)]
+    key = replay.tape_key(path, seed) if not create_graph and wanted is None else None
+    program = replay.lookup(key) if key is not None else None
+    if program is not None:  # the same tape structure as before: replay its backward program
+        with np.errstate(all="ignore"):
+            got = iter(program.run(path, seed))
+        _accumulate(targets, [EagerTensor(next(got)) if r else None for r in program.reached], False)
+        if not retain_graph:
+            for node in path:
+                if node._saved is not None:
+                    node._freed = True
+        return
     state = grad_mode._state
     prev, prev_defer = grad_mode.is_grad_enabled(), state.__dict__.get("defer", False)
     # create_graph: the rules run eagerly and record (differentiable grads); otherwise they build
@@ -145,24 +171,29 @@ def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=F
     try:
         with np.errstate(all="ignore"):  # rules evaluate unselected where-branches (log(0) and the like)
             grads = autodiff.reverse_accumulate(path, set(path), {root: seed})
-            targets = [node for node in path if (node._saved is None or node._retain) and node in grads
-                       and (wanted is None or id(node) in wanted)]
+            reached = [n for n in targets if n in grads]
             if create_graph:
-                values = [to_eager(grads[n]) for n in targets]
+                values = [to_eager(grads[n]) if n in grads else None for n in targets]
             else:
                 state.defer = False
-                values = [EagerTensor(v) for v in evaluate([grads[n] for n in targets])]
+                roots = [grads[n] for n in reached]
+                program = None
+                if key is not None:
+                    try:
+                        program = replay.compile(path, seed, roots)
+                    except replay.Uncacheable:
+                        pass
+                if program is not None:
+                    program.reached = tuple(n in grads for n in targets)
+                    replay.store(key, program)
+                    got = iter(program.run(path, seed))
+                else:
+                    got = iter(evaluate(roots))
+                values = [EagerTensor(next(got)) if n in grads else None for n in targets]
     finally:
         grad_mode.set_grad_enabled(prev)
         state.defer = prev_defer
-    for node, g in zip(targets, values):
-        if create_graph:
-            node.grad = g if node.grad is None else node.grad + g
-        elif node.grad is None:
-            node.grad = EagerTensor(np.array(g._value, dtype=node.dtype, copy=True))
-        else:
-            node.grad._value += g._value  # accumulate in place, as PyTorch does
-            node.grad._version[0] += 1
+    _accumulate(targets, values, create_graph)
     if not retain_graph:
         for node in path:
             if node._saved is not None:

@@ -260,10 +260,7 @@ class EagerTensor(Tensor):
         _inplace(self, assign, "setitem")
 
 
-def _ops():
-    from .. import ops
-    return ops
-
+_ops = _graph._ops
 
 def _inplace(t: EagerTensor, compute, what: str) -> EagerTensor:
     """``t <- compute(t)`` in place (the array itself changes, as do aliases from detach()).
@@ -331,8 +328,8 @@ def _const_value(t: Tensor):
 
 def _infer(op: Op, inputs, attrs):
     try:
-        key = (op, tuple([(t.shape, t.dtype) for t in inputs]),
-               tuple([(k, v.__class__, v) for k, v in attrs.items()]))
+        key = (op, *[(t.shape, t.dtype) for t in inputs],
+               *([(k, v.__class__, v) for k, v in attrs.items()] if attrs else ()))
         hit = _INFER_CACHE.get(key)
     except TypeError:  # an unhashable attribute: infer every time
         return op.infer(*inputs, **attrs)
@@ -346,7 +343,8 @@ def _infer(op: Op, inputs, attrs):
 
 def eager_apply(op: Op, inputs: tuple, attrs: dict):
     """Run ``op`` now on inputs of which at least one is eager; record it when it may need a gradient."""
-    if grad_mode._state.__dict__.get("defer"):  # inside backward: build the rule graph, evaluate later
+    mode = grad_mode._state.__dict__
+    if mode.get("defer"):  # inside backward: build the rule graph, evaluate later
         return _deferred_node(op, inputs, attrs)
     vals = []
     for t in inputs:
@@ -375,8 +373,8 @@ def eager_apply(op: Op, inputs: tuple, attrs: dict):
     out._freed = False
     out._fn = None
     out._retain = False
-    if (dtype.kind == "f" and not op.nondifferentiable and grad_mode.is_grad_enabled()
-            and any(t._eager and t._requires_grad for t in inputs)):
+    if (dtype.kind == "f" and not op.nondifferentiable and mode.get("enabled", True)
+            and any([t._eager and t._requires_grad for t in inputs])):
         out.op = op
         out.inputs = inputs
         out._saved = tuple([t._version[0] if t._eager else 0 for t in inputs])
