@@ -31,7 +31,7 @@ def _eager_scalar(case):
 
 def _eager_chain(case):
     def step(x):
-        t = E.tensor(x, requires_grad=True)
+        t = E.as_tensor(x).requires_grad_()
         loss = ((sad.sin(t) * 2 + 1) ** 2 * sad.exp(-t * t) + sad.tanh(t)).sum()
         loss.backward()
         return t.grad.numpy()
@@ -46,8 +46,8 @@ def _eager_mlp(case):
     def step(x, target):
         W1, b1, W2, b2 = params
         opt.zero_grad(set_to_none=True)
-        prediction = sad.relu(E.tensor(x) @ W1 + b1) @ W2 + b2
-        loss = ((E.tensor(target) - prediction) ** 2).sum()
+        prediction = sad.relu(E.as_tensor(x) @ W1 + b1) @ W2 + b2  # as torch.from_numpy: no copy
+        loss = ((E.as_tensor(target) - prediction) ** 2).sum()
         loss.backward()
         opt.step()
         return loss.numpy()
@@ -61,7 +61,7 @@ def _eager_linreg(case):
 
     def step(x, y):
         w.grad = b.grad = None
-        loss = ((E.tensor(x) @ w + b - E.tensor(y)) ** 2).mean()
+        loss = ((E.as_tensor(x) @ w + b - E.as_tensor(y)) ** 2).mean()
         loss.backward()
         return [loss.numpy(), w.grad.numpy(), b.grad.numpy()]
 

@@ -12,8 +12,8 @@ shape/dtype inference, numpy evaluation and VJP/JVP rules are the graph ones (se
 from . import functional  # noqa: F401
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .tape import AccumulateGrad, GradFn  # noqa: F401
-from .tensor import EagerTensor, arange, full, linspace, ones, randn, tensor, to_eager, zeros  # noqa: F401
+from .tensor import EagerTensor, arange, as_tensor, full, linspace, ones, randn, tensor, to_eager, zeros  # noqa: F401
 
-__all__ = ["EagerTensor", "tensor", "arange", "linspace", "zeros", "ones", "full", "randn", "to_eager",
+__all__ = ["EagerTensor", "tensor", "as_tensor", "arange", "linspace", "zeros", "ones", "full", "randn", "to_eager",
            "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "functional", "GradFn",
            "AccumulateGrad"]

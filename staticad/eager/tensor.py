@@ -454,6 +454,17 @@ def tensor(value, dtype=None, requires_grad=False) -> EagerTensor:
     return EagerTensor(np.array(value, dtype=dt), requires_grad=requires_grad)
 
 
+def as_tensor(value, dtype=None) -> EagerTensor:
+    """An EagerTensor sharing ``value``'s memory when it is already an array of the dtype (like
+    ``torch.as_tensor``/``from_numpy``: later writes to the array show in the tensor); else a copy."""
+    if isinstance(value, EagerTensor):
+        return value if dtype is None or value.dtype == np.dtype(dtype) else tensor(value, dtype)
+    if isinstance(value, np.ndarray) and (dtype is None or value.dtype == np.dtype(dtype)) \
+            and value.dtype.kind in "biuf":
+        return EagerTensor(value)
+    return tensor(value, dtype=dtype)
+
+
 def _made(t: Tensor, requires_grad: bool) -> EagerTensor:
     return EagerTensor(np.array(_const_value(t)), requires_grad=requires_grad)
 

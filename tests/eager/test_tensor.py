@@ -225,3 +225,13 @@ def test_optimizer_errors():
     opt = sad.optim.SGD(lr=0.1, params=[w])
     opt.step()  # no grad yet: nothing to do
     assert w.item() == 1.0
+
+
+def test_as_tensor_shares_memory_like_from_numpy():
+    a = np.zeros(3, np.float32)
+    t = E.as_tensor(a)
+    a[0] = 7.0
+    assert t.numpy()[0] == 7.0
+    c = E.as_tensor(a, dtype="float64")  # another dtype: a copy
+    a[1] = 1.0
+    assert c.numpy()[1] == 0.0 and c.dtype == np.float64
