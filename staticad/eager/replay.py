@@ -5,7 +5,8 @@ and constants, with new values. The VJP rules are graph code whose structure dep
 those (never on non-constant values: in graph mode those are placeholders), so the backward graph
 built for one tape serves every tape with the same key. It is kept as a flat program: slots for
 the values it reads from the tape, numpy steps, and the values it folded once (rule constants,
-``full``...). ``backward`` builds the graph on a miss (:func:`compile`) and replays it on a hit.
+``full``...). ``backward`` evaluates the graph the first time it meets a key, compiles it the second time
+(:func:`compile`, with the compiler's passes) and replays it after.
 """
 from __future__ import annotations
 
@@ -80,20 +81,23 @@ class Program:
 
 
 def compile(path, seed, roots) -> Program:
-    """The program computing ``roots`` (graph nodes over the tape's values) from a tape like ``path``."""
+    """The program computing ``roots`` (graph nodes over the tape's values) from a tape like ``path``.
+
+    The backward graph is rebuilt over placeholders (one per tape value it reads) and optimized by
+    the compiler's own passes (:func:`staticad.passes.optimize`: prune, constant folding,
+    algebraic simplification, CSE), then flattened into numpy steps."""
+    from ..graph import Tensor, placeholder
+    from ..passes import optimize
+    from ..program import Program as GraphProgram
+
     where = {id(seed): (2, 0, 0)}
     for i, node in enumerate(path):
         where.setdefault(id(node), (0, i, 0))
         for j, inp in enumerate(node.inputs):
             if inp._eager:
                 where.setdefault(id(inp), (1, i, j))
-    slot_of: dict = {}
-    folded: dict = {}  # id(node) -> value known when compiling
-    sources, steps = [], []
-
-    def slot(node):
-        return slot_of[id(node)]
-
+    clone: dict = {}
+    inputs, locations = [], []
     order, seen = [], set()
     for root in roots:  # inputs before users
         stack = [(root, False)]
@@ -113,38 +117,53 @@ def compile(path, seed, roots) -> Program:
     for node in order:
         loc = where.get(id(node))
         if loc is not None:
-            slot_of[id(node)] = len(slot_of)
-            sources.append((slot_of[id(node)], loc))
-            continue
-        if node._eager:
+            p = placeholder(node.shape, node.dtype, name=f"tape{len(inputs)}")
+            inputs.append(p)
+            locations.append(loc)
+            clone[id(node)] = p
+        elif node._eager:
             raise Uncacheable(f"an eager value outside the tape ({node.name})")
-        if node.op is CONSTANT:
-            folded[id(node)] = node.attrs["value"]
+        elif node.op is CONSTANT or not node.inputs:
+            clone[id(node)] = node
         elif node.op.extra.get("multi_output") or node.op.extra.get("projection"):
             raise Uncacheable("control flow")
-        elif all(id(i) in folded for i in node.inputs):  # rule constants: computed once
-            v = np.asarray(node.op.impl(*[folded[id(i)] for i in node.inputs], **node.attrs))
-            folded[id(node)] = v if v.dtype == node.dtype else v.astype(node.dtype)
         else:
-            for i in node.inputs:
-                if id(i) in folded and id(i) not in slot_of:
-                    slot_of[id(i)] = len(slot_of)
-                    sources.append((slot_of[id(i)], (3, folded[id(i)], 0)))
-            slot_of[id(node)] = len(slot_of)
-            steps.append((node.op.impl, node.attrs, tuple(slot(i) for i in node.inputs), node.dtype,
+            clone[id(node)] = Tensor(node.op, tuple(clone[id(i)] for i in node.inputs), node.attrs,
+                                     node.shape, node.dtype)
+    graph, _ = optimize(GraphProgram.build("eager_backward", inputs, [clone[id(r)] for r in roots], []))
+
+    slot_of: dict = {}
+    sources, steps = [], []
+    loc_of = {id(p): loc for p, loc in zip(inputs, locations)}
+    for node in graph.nodes:
+        slot_of[id(node)] = len(slot_of)
+        if id(node) in loc_of:
+            sources.append((slot_of[id(node)], loc_of[id(node)]))
+        elif node.op is CONSTANT:
+            sources.append((slot_of[id(node)], (3, node.attrs["value"], 0)))
+        elif node.op.name in ("placeholder", "variable"):
+            raise Uncacheable(f"an unexpected source {node.name}")
+        else:
+            steps.append((node.op.impl, node.attrs, tuple(slot_of[id(i)] for i in node.inputs), node.dtype,
                           slot_of[id(node)]))
-            continue
-    outputs = []
-    for r in roots:
-        if id(r) not in slot_of:  # a folded root (e.g. a constant gradient)
-            slot_of[id(r)] = len(slot_of)
-            sources.append((slot_of[id(r)], (3, folded[id(r)], 0)))
-        outputs.append(slot(r))
-    return Program(sources, len(slot_of), steps, outputs)
+    return Program(sources, len(slot_of), steps, [slot_of[id(o)] for o in graph.outputs])
+
+
+_SEEN: dict = {}  # keys met once: a tape seen a second time gets a program
 
 
 def lookup(key):
     return _CACHE.get(key)
+
+
+def seen_before(key) -> bool:
+    """Whether this key was met before (then it is worth compiling); records it otherwise."""
+    if key in _SEEN:
+        return True
+    if len(_SEEN) >= 4 * _CACHE_MAX:
+        _SEEN.clear()
+    _SEEN[key] = True
+    return False
 
 
 def store(key, program) -> None:

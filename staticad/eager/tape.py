@@ -178,7 +178,7 @@ def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=F
                 state.defer = False
                 roots = [grads[n] for n in reached]
                 program = None
-                if key is not None:
+                if key is not None and replay.seen_before(key):
                     try:
                         program = replay.compile(path, seed, roots)
                     except replay.Uncacheable:
