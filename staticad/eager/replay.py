@@ -57,7 +57,19 @@ class Program:
     """Slots (where each read value comes from in the tape), steps, and the output slots."""
 
     def __init__(self, sources, n, steps, outputs):
-        self.sources, self.n, self.steps, self.outputs = sources, n, steps, outputs
+        self.sources, self.n, self.outputs = sources, n, outputs
+        # drop each intermediate after its last reader: freed buffers are reused by the next
+        # allocations instead of fresh pages (page faults cost more than the arithmetic)
+        last = {}
+        for k, (_, _, args, _, _) in enumerate(steps):
+            for a in args:
+                last[a] = k
+        keep = set(outputs)
+        frees = [[] for _ in steps]
+        for a, k in last.items():
+            if a not in keep:
+                frees[k].append(a)
+        self.steps = [step + (tuple(f),) for step, f in zip(steps, frees)]
 
     def run(self, path, seed) -> list:
         env = [None] * self.n
@@ -70,13 +82,15 @@ class Program:
                 env[slot] = seed._value
             else:
                 env[slot] = i  # a folded value
-        for impl, attrs, args, dtype, out in self.steps:
+        for impl, attrs, args, dtype, out, free in self.steps:
             v = impl(*[env[a] for a in args], **attrs)
             if v.__class__ is not np.ndarray:
                 v = np.asarray(v)
             if v.dtype != dtype:
                 v = v.astype(dtype)
             env[out] = v
+            for a in free:
+                env[a] = None
         return [env[o] for o in self.outputs]
 
 
