@@ -210,13 +210,12 @@ class EagerTensor(Tensor):
     def __ne__(self, o): return _ops().not_equal(self, o)
     __hash__ = Tensor.__hash__
 
-    def all(self): return bool(np.all(self._value))
+    def all(self): return bool(np.all(self._value))  # a Python bool (PyTorch: a bool tensor)
     def any(self): return bool(np.any(self._value))
     def t(self): return _ops().transpose(self)
     def pow(self, e): return _ops().power(self, e)
     def mul(self, o): return _ops().multiply(self, o)
     def add(self, o): return _ops().add(self, o)
-    def size_(self): return self.shape
 
     # --- in-place ops -------------------------------------------------------------------------------
     def __iadd__(self, o): return _inplace(self, lambda a: _ops().add(a, o), "add_")
