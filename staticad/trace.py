@@ -15,6 +15,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .function import Function, function
+from .eager.tensor import EagerTensor
 from .graph import Tensor, constant, placeholder
 
 
@@ -118,11 +119,19 @@ class Jitted:
     def __call__(self, *args):
         # the fast path: arrays and numpy scalars of a signature compiled before
         try:
-            f = self._cache[tuple([(a.shape, a.dtype) for a in args])]
+            if len(args) == 1:  # no comprehension: it costs a sizeable part of a tiny call
+                a = args[0]
+                f = self._cache[((a.shape, a.dtype),)]
+            else:
+                f = self._cache[tuple([(a.shape, a.dtype) for a in args])]
         except (AttributeError, KeyError, TypeError):
             f = None
-        if f is not None and not any([a.__class__ is not np.ndarray and getattr(a, "_eager", False) for a in args]):
-            return f(*args)
+        if f is not None:
+            for a in args:
+                if a.__class__ is EagerTensor:
+                    break
+            else:
+                return f(*args)
         arrays = self._arrays(args)
         out = self._compiled(arrays)(*arrays)
         for a in args:  # eager in, eager out (without history: compiled code records nothing)
