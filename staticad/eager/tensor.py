@@ -326,9 +326,19 @@ def _const_value(t: Tensor):
 
 
 def _infer(op: Op, inputs, attrs):
+    """``op.infer`` memoized on (op, input shapes/dtypes, attributes): eager code repeats them."""
     try:
-        key = (op, *[(t.shape, t.dtype) for t in inputs],
-               *([(k, v.__class__, v) for k, v in attrs.items()] if attrs else ()))
+        # explicit tuples for the common arities: a comprehension costs a frame per op
+        if len(inputs) == 1:
+            a = inputs[0]
+            key = (op, a.shape, a.dtype)
+        elif len(inputs) == 2:
+            a, b = inputs
+            key = (op, a.shape, a.dtype, b.shape, b.dtype)
+        else:
+            key = (op, len(inputs), *[(t.shape, t.dtype) for t in inputs])
+        if attrs:  # the value's class too: 1, 1.0 and True are equal keys
+            key = (*key, *[(k, v.__class__, v) for k, v in attrs.items()])
         hit = _INFER_CACHE.get(key)
     except TypeError:  # an unhashable attribute: infer every time
         return op.infer(*inputs, **attrs)
@@ -345,12 +355,18 @@ def eager_apply(op: Op, inputs: tuple, attrs: dict):
     mode = grad_mode._state.__dict__
     if mode.get("defer"):  # inside backward: build the rule graph, evaluate later
         return _deferred_node(op, inputs, attrs)
-    vals = []
+    vals, versions, wants_grad = [], [], False
     for t in inputs:
-        v = t._value if t._eager else _const_value(t)
+        if t._eager:
+            vals.append(t._value)
+            versions.append(t._version[0])
+            wants_grad = wants_grad or t._requires_grad
+            continue
+        v = _const_value(t)
         if v is None:  # a graph input beside an eager value: we are tracing; the value is a constant
             return _graph.build_node(op, tuple(constant(i._value) if i._eager else i for i in inputs), attrs)
         vals.append(v)
+        versions.append(0)
     shape, dtype = _infer(op, inputs, attrs)
     try:
         value = op.impl(*vals, **attrs)
@@ -372,11 +388,10 @@ def eager_apply(op: Op, inputs: tuple, attrs: dict):
     out._freed = False
     out._fn = None
     out._retain = False
-    if (dtype.kind == "f" and not op.nondifferentiable and mode.get("enabled", True)
-            and any([t._eager and t._requires_grad for t in inputs])):
+    if wants_grad and dtype.kind == "f" and not op.nondifferentiable and mode.get("enabled", True):
         out.op = op
         out.inputs = inputs
-        out._saved = tuple([t._version[0] if t._eager else 0 for t in inputs])
+        out._saved = tuple(versions)
         out._requires_grad = True
     else:
         out.op = LEAF

@@ -32,14 +32,17 @@ def _lift_scalar(v, strong, eager: bool) -> Tensor:
 
 def lift_operands(*values) -> list[Tensor]:
     """Make every operand a tensor; Python scalars are weak (take the tensors' dtype, NEP 50)."""
-    tensors = [v for v in values if isinstance(v, Tensor)]
+    tensors, eager = [], False
+    for v in values:  # a loop, not a comprehension: this runs for every op
+        if isinstance(v, Tensor):
+            tensors.append(v)
+            eager = eager or v._eager
     if len(tensors) == len(values):
         return tensors
     if len(tensors) == 1:
         strong = tensors[0].dtype
     else:
         strong = np.result_type(*[t.dtype for t in tensors]) if tensors else None
-    eager = any([t._eager for t in tensors])
     out = []
     for v in values:
         if isinstance(v, Tensor):
