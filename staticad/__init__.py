@@ -12,6 +12,9 @@ from .control import cond, fori_loop, while_loop  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
 from .profiler import profile  # noqa: F401
+from . import eager  # noqa: F401  (after ops: eager tensors use them)
+from .eager import enable_grad, no_grad  # noqa: F401
+from .trace import jit, trace  # noqa: F401
 from .ops import (  # noqa: F401
     add, subtract, multiply, divide, negative, power, square, sqrt, exp, log, log1p, sin, cos, tan, tanh,
     sigmoid, relu, abs, sign, maximum, minimum, where, clip, sum, mean, max, min, prod, matmul, dot,

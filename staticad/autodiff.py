@@ -115,6 +115,16 @@ def _backprop(ys, cotangents, xs, partial=False):
     for y, ct in zip(ys, cotangents):
         if y in reach:
             grads[y] = ops.add(grads[y], ct) if y in grads else ct
+    reverse_accumulate(path, reach, grads)
+    if partial:
+        return [grads.get(x) for x in xs]
+    return [grads[x] if x in grads else _zero(x) for x in xs]
+
+
+def reverse_accumulate(path, reach, grads: dict) -> dict:
+    """The reverse walk proper: ``path`` in topological order, ``reach`` the nodes gradients flow
+    to, ``grads`` the seeds (node -> cotangent); fills ``grads`` for every node reached.
+    Shared by :func:`grad` and eager ``backward`` (:mod:`staticad.eager.tape`)."""
     for node in reversed(path):
         g = grads.get(node)
         if g is None or not node.inputs:
@@ -132,9 +142,7 @@ def _backprop(ys, cotangents, xs, partial=False):
                 continue
             c = _fit(c, inp, node, reduce=True)
             grads[inp] = ops.add(grads[inp], c) if inp in grads else c
-    if partial:
-        return [grads.get(x) for x in xs]
-    return [grads[x] if x in grads else _zero(x) for x in xs]
+    return grads
 
 
 def vjp(ys, xs, cotangents):

@@ -28,6 +28,7 @@ class Tensor:
 
     __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "id", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+    _eager = False  # staticad.eager.EagerTensor (a node that holds its value) sets it
 
     def __init__(self, op: Op, inputs: tuple, attrs: dict, shape: Shape, dtype, name: Optional[str] = None):
         self.op = op
@@ -149,9 +150,15 @@ class Tensor:
     def detach(self): return _ops().stop_gradient(self)
 
 
+_OPS = None
+
+
 def _ops():
-    from . import ops
-    return ops
+    global _OPS  # the module, once: an import statement per operator call costs as much as the op
+    if _OPS is None:
+        from . import ops
+        _OPS = ops
+    return _OPS
 
 
 # --- source nodes ------------------------------------------------------------------------
@@ -255,12 +262,26 @@ def lift(value, dtype=None) -> Tensor:
     return constant(value, dtype=dtype)
 
 
+_eager_apply = None  # staticad.eager.tensor.eager_apply, set when that module is imported
+
+
 def apply(op: Op, inputs: Iterable[Tensor], **attrs) -> Tensor:
-    """Build a node of ``op`` after inferring its static shape and dtype."""
+    """Build a node of ``op`` after inferring its static shape and dtype.
+
+    With an eager input (:mod:`staticad.eager`) the op runs at once instead (same rules)."""
     inputs = tuple(inputs)
+    eager = False
     for t in inputs:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op.name}: expected tensors, got {type(t).__name__}")
+        eager = eager or t._eager
+    if eager:  # only EagerTensors set _eager, and importing staticad.eager sets the hook
+        return _eager_apply(op, inputs, attrs)
+    return build_node(op, inputs, attrs)
+
+
+def build_node(op: Op, inputs: tuple, attrs: dict) -> Tensor:
+    """A graph node of ``op`` (inputs already tensors), its shape and dtype inferred."""
     shape, dtype = op.infer(*inputs, **attrs)
     return Tensor(op, inputs, attrs, shape, dtype)
 

@@ -15,11 +15,13 @@ import importlib.util
 
 import numpy as np
 
-FRAMEWORKS = ("torch", "jax")
+FRAMEWORKS = ("torch", "jax", "eager", "jit")  # eager, jit: staticad's implicit side (eager_columns)
 
 
 def availability(name: str):
     """``(True, version)`` when ``name`` imports, else ``(False, reason)``."""
+    if name in ("eager", "jit"):
+        return True, "staticad"
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:  # e.g. a module object without __spec__
@@ -39,6 +41,9 @@ def availability(name: str):
 
 
 def build(framework: str, workload: str, case):
+    if framework in ("eager", "jit"):
+        from . import eager_columns
+        return eager_columns.build(framework, workload, case)
     if framework == "torch":
         return _TORCH[workload](case)
     if framework == "jax":
@@ -47,6 +52,9 @@ def build(framework: str, workload: str, case):
 
 
 def supports(framework: str, workload: str) -> bool:
+    if framework in ("eager", "jit"):
+        from . import eager_columns
+        return eager_columns.supports(framework, workload)
     return workload in {"torch": _TORCH, "jax": _JAX}.get(framework, {})
 
 

@@ -39,8 +39,9 @@ def add_parser(sub) -> None:
                             "workload, e.g. hessian=100 (repeatable)")
     bench.add_argument("--full", action="store_true",
                        help="also run the large sizes (chain n = 1e7, hessian n = 100)")
-    bench.add_argument("--compare", action="append", metavar="torch,jax",
-                       help="add PyTorch-eager and/or jax.jit columns (skipped when not installed)")
+    bench.add_argument("--compare", action="append", metavar="torch,jax,eager,jit",
+                       help="add PyTorch-eager and/or jax.jit columns (skipped when not installed), and "
+                            "staticad's implicit side: eager (sad.eager) and jit (sad.jit, numba)")
     bench.add_argument("--memory", action="store_true",
                        help="also measure each column's peak memory per call (a fresh process per column; "
                             "the mem column)")

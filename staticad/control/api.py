@@ -13,6 +13,11 @@ from .ops import COND, COUNT_DTYPE, WHILE_LOOP, tuple_get
 from .subgraph import close, trace
 
 
+def _any_eager(values) -> bool:
+    """Eager values (staticad.eager) have a value now: control flow on them is plain Python."""
+    return any(getattr(v, "_eager", False) for v in values)
+
+
 def _type(t) -> str:
     return f"shape {_format_shape(t[0])} {np.dtype(t[1])}"
 
@@ -88,6 +93,12 @@ def while_loop(cond_fn, body_fn, init_vals, max_iterations=None):
     outer tensors (those become inputs of the loop node and receive gradients).
     """
     init, single, kind = _lift_all(init_vals, "while_loop init_vals")
+    if _any_eager(init):
+        vals, n = init, 0
+        while (max_iterations is None or n < max_iterations) and bool(cond_fn(*vals)):
+            out = body_fn(*vals)
+            vals, n = ([out] if single else list(out)), n + 1
+        return _mirror(vals, single, kind)
     node = build_while(cond_fn, body_fn, init, max_iterations)
     return _mirror([tuple_get(node, k) for k in range(len(init))], single, kind)
 
@@ -102,6 +113,13 @@ def fori_loop(lower, upper, body_fn, init_vals):
         bounds.append(b.astype(COUNT_DTYPE) if b.dtype != COUNT_DTYPE else b)
     lo, hi = bounds
     init, single, kind = _lift_all(init_vals, "fori_loop init_vals")
+    if _any_eager(init + bounds):
+        from ..eager import to_eager
+        vals = init
+        for i in range(int(to_eager(lo).item()), int(to_eager(hi).item())):
+            out = body_fn(to_eager(np.array(i, COUNT_DTYPE)), *vals)
+            vals = [out] if not isinstance(out, (list, tuple)) else list(out)
+        return _mirror(vals, single, kind)
 
     def body(i, *vals):
         out = body_fn(i, *vals)
@@ -140,6 +158,8 @@ def cond(pred, true_fn, false_fn, *operands):
     same shapes and dtypes; they may read outer tensors, which then receive gradients.
     """
     ops_ = [lift(o) for o in operands]
+    if _any_eager([pred]):
+        return true_fn(*ops_) if bool(pred) else false_fn(*ops_)
     node, single = build_cond(pred, true_fn, false_fn, ops_)
     outs = [tuple_get(node, k) for k in range(len(node.attrs["types"]))]
     return outs[0] if single else tuple(outs)

@@ -7,17 +7,48 @@ from .. import dtypes as _dt
 from ..graph import Tensor, _format_shape, broadcast_shapes, constant
 
 
+_EAGER_SCALARS: dict = {}  # (type, value, other operands' dtype) -> constant, for eager ops only
+
+
+def _lift_scalar(v, strong, eager: bool) -> Tensor:
+    """A Python scalar beside tensors of dtype ``strong`` (None: no tensor) as a weakly typed constant.
+
+    Eager code lifts the same few scalars (1, 2, 0.5, ...) op after op: their constants are shared
+    (immutable nodes) and the dtype rule runs once per (value, dtype). Graphs keep one node per
+    use, as their node statistics count them."""
+    if eager:
+        key = (v.__class__, v, strong)
+        c = _EAGER_SCALARS.get(key)
+        if c is not None:
+            return c
+    dt = _dt.result_dtype(strong, v) if strong is not None else _dt.default_dtype_for_python(v)
+    c = constant(v, dtype=dt)
+    if eager:
+        if len(_EAGER_SCALARS) > 1024:
+            _EAGER_SCALARS.clear()
+        _EAGER_SCALARS[key] = c
+    return c
+
+
 def lift_operands(*values) -> list[Tensor]:
     """Make every operand a tensor; Python scalars are weak (take the tensors' dtype, NEP 50)."""
-    tensors = [v for v in values if isinstance(v, Tensor)]
-    strong = np.result_type(*[t.dtype for t in tensors]) if tensors else None
+    tensors, eager = [], False
+    for v in values:  # a loop, not a comprehension: this runs for every op
+        if isinstance(v, Tensor):
+            tensors.append(v)
+            eager = eager or v._eager
+    if len(tensors) == len(values):
+        return tensors
+    if len(tensors) == 1:
+        strong = tensors[0].dtype
+    else:
+        strong = np.result_type(*[t.dtype for t in tensors]) if tensors else None
     out = []
     for v in values:
         if isinstance(v, Tensor):
             out.append(v)
-        elif _dt.is_python_scalar(v) and not isinstance(v, np.generic):
-            dt = _dt.result_dtype(strong, v) if strong is not None else _dt.default_dtype_for_python(v)
-            out.append(constant(v, dtype=dt))
+        elif v.__class__ in (float, int) or (_dt.is_python_scalar(v) and not isinstance(v, np.generic)):
+            out.append(_lift_scalar(v, strong, eager))
         else:
             out.append(constant(v))
     return out

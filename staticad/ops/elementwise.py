@@ -100,8 +100,16 @@ def _pow_grad_exp(out, a):
     return where(at_zero, zeros_like(out), multiply(out, log(safe_a)))
 
 
+def _np_power(a, b):
+    # x ** 2 with a constant 2 (a 0-d array, as constants are): np.power with an array exponent
+    # runs pow() per element, ~10x slower than the multiplication it equals (pow(x, 2) is exact)
+    if b.ndim == 0 and b.dtype == a.dtype and a.dtype.kind == "f" and b == 2:
+        return np.square(a)
+    return np.power(a, b)
+
+
 POWER = defop(
-    "power", _infer_arith("power"), np.power,
+    "power", _infer_arith("power"), _np_power,
     vjp=lambda g, out, a, b: [multiply(g, _pow_grad_base(a, b)), multiply(g, _pow_grad_exp(out, a))],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _pow_grad_base(a, b)),
                                     None if ts[1] is None else multiply(ts[1], _pow_grad_exp(out, a))),
