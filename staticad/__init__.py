@@ -11,6 +11,7 @@ from .function import Function, function  # noqa: F401
 from .control import cond, fori_loop, while_loop  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
+from .serialize import save, load  # noqa: F401
 from .profiler import profile  # noqa: F401
 from .ops import (  # noqa: F401
     add, subtract, multiply, divide, negative, power, square, sqrt, exp, log, log1p, sin, cos, tan, tanh,
@@ -21,3 +22,4 @@ from .ops import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+

@@ -1,0 +1,440 @@
+"""``sad.save`` / ``sad.load``: graphs as a versioned JSON document (API.md §10); never pickle.
+
+The document (``format`` ``"staticad.graph"``, ``version`` 1)::
+
+    {"format": "staticad.graph", "version": 1, "name": "...",
+     "nodes":   [entry, ...],           # each entry's references point to earlier entries only
+     "inputs":  [i, ...],               # placeholders, in call order
+     "outputs": structure,              # {"tensor": i} | {"list": [..]} | {"tuple": [..]} | {"dict": [[key, ..], ..]} | null
+     "updates": [[variable i, value i], ...]}
+
+An entry is a node ``{"op", "name", "shape", "dtype", "inputs", "attrs"}`` (sources carry
+``"data"``: base64 of the little-endian bytes, and Variables ``"trainable"``) or a control-flow
+sub-graph ``{"subgraph": name, "params": [i..], "outputs": [i..]}``. One table holds the outer
+graph and every (nested) sub-graph, so nodes they share (constants) stay shared.
+
+Attribute values are JSON data with explicit tags for what JSON lacks: ``{"tuple": [..]}``,
+``{"dtype": "float32"}``, ``{"float": "inf"}`` (non-finite floats), ``{"subgraph": i}``.
+
+Loading resolves op names against the registry only, rebuilds each node with the op's shape
+inference and checks it against the recorded shape/dtype; nothing of the graph is run. Any
+defect (truncation, unknown op or tag, wrong input count, shape mismatch, bad base64 length, a
+newer version) is a ``ValueError`` naming the entry and what is wrong.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import json
+import math
+import os
+
+import numpy as np
+
+from .graph import Tensor, Variable, walk
+from .ops.registry import REGISTRY
+
+FORMAT = "staticad.graph"
+VERSION = 1
+SOURCES = ("placeholder", "constant", "variable")
+_NODE_KEYS = {"op", "name", "shape", "dtype", "inputs", "attrs", "data", "trainable"}
+
+
+# --- saving -------------------------------------------------------------------------------------
+def dumps(fn_or_outputs, inputs=None, updates=None, name=None) -> str:
+    """The document of a ``sad.Function`` or of outputs (tensor / nested list, tuple, dict) as text.
+
+    For outputs, ``inputs`` defaults to the placeholders they reach (in graph order) and
+    ``updates`` to none.
+    """
+    from .function import Function, _check_updates
+
+    if isinstance(fn_or_outputs, Function):
+        fn = fn_or_outputs
+        if inputs is not None or updates is not None:
+            raise TypeError("save: inputs/updates come from the Function; pass them only with outputs")
+        structure, ins, ups, name = fn._structure, fn.inputs, fn.updates, name or fn.name
+    else:
+        from .function import _check_inputs, _flatten_outputs
+        structure = fn_or_outputs
+        _, flat = _flatten_outputs(structure)
+        ups = _check_updates(updates)
+        if inputs is None:
+            roots = flat + [v for _, v in ups]
+            inputs = [n for n in walk(roots) if n.op.name == "placeholder"]
+        ins = _check_inputs(inputs)
+        name = name or "function"
+    return json.dumps(_Writer().document(name, ins, structure, ups), allow_nan=False, separators=(",", ":"))
+
+
+def save(path, fn_or_outputs, inputs=None, updates=None, name=None) -> None:
+    """Write the JSON document of ``fn_or_outputs`` (see :func:`dumps`) to ``path``."""
+    text = dumps(fn_or_outputs, inputs=inputs, updates=updates, name=name)
+    with open(os.fspath(path), "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def document_hash(text: str) -> str:
+    """SHA-256 of a document's text (workers key their compiled functions by it)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Writer:
+    def __init__(self):
+        self.entries: list = []
+        self.index: dict = {}  # id(node or SubGraph) -> entry index
+
+    def document(self, name, inputs, structure, updates) -> dict:
+        roots = list(inputs) + _flat_tensors(structure) + [t for pair in updates for t in pair]
+        self._add_all(roots)
+        return {
+            "format": FORMAT, "version": VERSION, "name": str(name),
+            "nodes": self.entries,
+            "inputs": [self.index[id(p)] for p in inputs],
+            "outputs": self._structure(structure),
+            "updates": [[self.index[id(v)], self.index[id(t)]] for v, t in updates],
+        }
+
+    def _add_all(self, roots):
+        """Post-order over nodes and sub-graphs (a node after its inputs and sub-graphs, a sub-graph
+        after its params and outputs), with an explicit stack: no recursion over graph size."""
+        from .control.subgraph import SubGraph
+
+        def deps(item):
+            if isinstance(item, SubGraph):
+                return list(item.params) + list(item.outputs)
+            return list(item.inputs) + [v for v in _attr_leaves(item.attrs) if isinstance(v, SubGraph)]
+
+        for root in roots:
+            stack = [(root, False)]
+            while stack:
+                item, expanded = stack.pop()
+                if id(item) in self.index:
+                    continue
+                if expanded:
+                    self.index[id(item)] = len(self.entries)
+                    self.entries.append(self._entry(item))
+                    continue
+                stack.append((item, True))
+                stack.extend((d, False) for d in reversed(deps(item)) if id(d) not in self.index)
+
+    def _entry(self, item) -> dict:
+        from .control.subgraph import SubGraph
+
+        if isinstance(item, SubGraph):
+            return {"subgraph": item.name, "params": [self.index[id(p)] for p in item.params],
+                    "outputs": [self.index[id(o)] for o in item.outputs]}
+        node = item
+        e = {"op": node.op.name, "name": node.name, "shape": list(node.shape), "dtype": node.dtype.name}
+        if node.op.name == "constant":
+            e["data"] = _b64(node.attrs["value"])
+        elif node.op.name == "variable":
+            e["data"] = _b64(node._storage)
+            e["trainable"] = bool(node.trainable)
+        elif node.op.name != "placeholder":
+            e["inputs"] = [self.index[id(i)] for i in node.inputs]
+            try:
+                e["attrs"] = {str(k): self._attr(v) for k, v in node.attrs.items()}
+            except TypeError as exc:
+                raise ValueError(f"save: node {node.name!r} (op {node.op.name}): {exc}") from None
+        return e
+
+    def _attr(self, v):
+        from .control.subgraph import SubGraph
+
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, (int, np.integer)) and not isinstance(v, np.bool_):
+            return int(v)
+        if isinstance(v, np.bool_):
+            return bool(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v) if math.isfinite(v) else {"float": repr(float(v))}
+        if isinstance(v, tuple):
+            return {"tuple": [self._attr(x) for x in v]}
+        if isinstance(v, list):
+            return [self._attr(x) for x in v]
+        if isinstance(v, np.dtype):
+            return {"dtype": v.name}
+        if isinstance(v, SubGraph):
+            return {"subgraph": self.index[id(v)]}
+        raise TypeError(f"attribute value of type {type(v).__name__} has no JSON encoding")
+
+    def _structure(self, obj):
+        """Nested outputs (small, user-written structures: recursion is fine here)."""
+        if obj is None:
+            return None
+        if isinstance(obj, Tensor):
+            return {"tensor": self.index[id(obj)]}
+        if isinstance(obj, dict):
+            for k in obj:
+                if not isinstance(k, str):
+                    raise ValueError(f"save: output dict keys must be strings, got {k!r}")
+            return {"dict": [[k, self._structure(v)] for k, v in obj.items()]}
+        kind = "list" if type(obj) is list else "tuple"  # namedtuples are saved as tuples
+        return {kind: [self._structure(v) for v in obj]}
+
+
+def _attr_leaves(attrs: dict):
+    stack = list(attrs.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list)):
+            stack.extend(v)
+        else:
+            yield v
+
+
+def _flat_tensors(obj) -> list:
+    from .function import _flatten_outputs
+    return [] if obj is None else _flatten_outputs(obj)[1]
+
+
+def _b64(arr) -> str:
+    arr = np.ascontiguousarray(arr)
+    return base64.b64encode(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii")
+
+
+# --- loading ------------------------------------------------------------------------------------
+class LoadedGraph:
+    """What :func:`load` returns: the rebuilt graph, not compiled.
+
+    ``inputs`` (placeholders in call order), ``outputs`` (the saved structure of tensors; a
+    namedtuple comes back as a tuple), ``updates`` (``(Variable, tensor)`` pairs), ``variables``
+    (every Variable, in document order, holding the saved values), ``name``.
+    ``function(backend="numba")`` compiles it with ``sad.function``.
+    """
+
+    def __init__(self, name, inputs, outputs, updates, variables):
+        self.name, self.inputs, self.outputs, self.updates, self.variables = name, inputs, outputs, updates, variables
+
+    def variable(self, name: str) -> Variable:
+        """The Variable saved under ``name`` (``KeyError`` if none or several have it)."""
+        found = [v for v in self.variables if v.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} Variables are named {name!r}")
+        return found[0]
+
+    def function(self, backend="numba", name=None):
+        from .function import function
+        return function(self.inputs, self.outputs, updates=self.updates or None, backend=backend,
+                        name=name or self.name)
+
+    def __repr__(self):
+        return (f"<staticad.LoadedGraph {self.name!r}: {len(self.inputs)} inputs, "
+                f"{len(self.updates)} updates, {len(self.variables)} Variables>")
+
+
+def loads(text) -> LoadedGraph:
+    """Rebuild the graph of a document given as text (or bytes)."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"not a staticad graph document: not UTF-8 ({exc})") from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a staticad graph document (truncated or not JSON): {exc}") from None
+    return _Reader(doc).graph()
+
+
+def load(path) -> LoadedGraph:
+    """Read the document at ``path`` (see :class:`LoadedGraph` for what comes back)."""
+    with open(os.fspath(path), "rb") as fh:
+        return loads(fh.read())
+
+
+def _reject_constant(name):
+    raise ValueError(f"not a staticad graph document: bare {name} is not JSON (non-finite floats are tagged)")
+
+
+class _Reader:
+    def __init__(self, doc):
+        self.doc = doc
+        self.items: list = []  # Tensor or SubGraph per entry
+
+    def fail(self, msg):
+        raise ValueError(msg)
+
+    def graph(self) -> LoadedGraph:
+        doc = self.doc
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            self.fail(f"not a staticad graph document: 'format' must be {FORMAT!r}")
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            self.fail(f"graph document: invalid version {version!r}")
+        if version > VERSION:
+            self.fail(f"graph document version {version} is newer than this staticad reads (up to {VERSION})")
+        extra = set(doc) - {"format", "version", "name", "nodes", "inputs", "outputs", "updates"}
+        if extra:
+            self.fail(f"graph document: unknown keys {sorted(extra)}")
+        for key in ("nodes", "inputs", "updates"):
+            if not isinstance(doc.get(key), list):
+                self.fail(f"graph document: {key!r} must be a list")
+        if "outputs" not in doc:
+            self.fail("graph document: 'outputs' is missing")
+        for k, entry in enumerate(doc["nodes"]):
+            if not isinstance(entry, dict):
+                self.fail(f"graph document: entry {k} is not an object")
+            self.items.append(self._subgraph(k, entry) if "subgraph" in entry else self._node(k, entry))
+        inputs = [self._ref(i, "inputs", kinds=("placeholder",)) for i in doc["inputs"]]
+        if len(set(inputs)) != len(inputs):
+            self.fail("graph document: a placeholder is listed twice in 'inputs'")
+        outputs = self._outputs(doc["outputs"])
+        updates = []
+        for pair in doc["updates"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                self.fail(f"graph document: update {pair!r} is not a [variable, value] pair")
+            updates.append((self._ref(pair[0], "updates", kinds=("variable",)), self._ref(pair[1], "updates")))
+        variables = [t for t in self.items if isinstance(t, Variable)]
+        name = doc.get("name", "function")
+        if not isinstance(name, str):
+            self.fail("graph document: 'name' must be a string")
+        return LoadedGraph(name, inputs, outputs, updates, variables)
+
+    # --- entries ------------------------------------------------------------------------------
+    def _ref(self, i, where, kinds=None):
+        from .control.subgraph import SubGraph
+
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(self.items):
+            self.fail(f"graph document: {where} refers to entry {i!r}, which is not an earlier entry")
+        t = self.items[i]
+        if isinstance(t, SubGraph):
+            self.fail(f"graph document: {where} refers to entry {i}, a sub-graph, where a node is needed")
+        if kinds is not None and t.op.name not in kinds:
+            self.fail(f"graph document: {where} refers to entry {i} ({t.name!r}, op {t.op.name}); "
+                      f"expected {' or '.join(kinds)}")
+        return t
+
+    def _subgraph(self, k, e):
+        from .control.subgraph import SubGraph
+
+        if set(e) != {"subgraph", "params", "outputs"} or not isinstance(e["subgraph"], str) \
+                or not isinstance(e["params"], list) or not isinstance(e["outputs"], list):
+            self.fail(f"graph document: entry {k} is a malformed sub-graph")
+        where = f"sub-graph entry {k} ({e['subgraph']!r})"
+        params = [self._ref(i, where, kinds=("placeholder",)) for i in e["params"]]
+        outputs = [self._ref(i, where) for i in e["outputs"]]
+        return SubGraph(e["subgraph"], params, outputs)
+
+    def _node(self, k, e):
+        extra = set(e) - _NODE_KEYS
+        if extra:
+            self.fail(f"graph document: entry {k} has unknown keys {sorted(extra)}")
+        opname, name = e.get("op"), e.get("name")
+        if not isinstance(opname, str) or not isinstance(name, str):
+            self.fail(f"graph document: entry {k} needs string 'op' and 'name'")
+        where = f"node {k} ({name!r}, op {opname})"
+        op = REGISTRY.get(opname)
+        if op is None:
+            self.fail(f"graph document: {where}: unknown op {opname!r} (not in the op registry)")
+        shape = self._shape(e.get("shape"), where)
+        dtype = self._dtype(e.get("dtype"), where)
+        if opname in SOURCES:
+            if "inputs" in e or "attrs" in e:
+                self.fail(f"graph document: {where}: a source node has no inputs or attrs")
+            if opname == "placeholder":
+                if "data" in e or "trainable" in e:
+                    self.fail(f"graph document: {where}: a placeholder carries no data")
+                return Tensor(op, (), {}, shape, dtype, name)
+            if None in shape:
+                self.fail(f"graph document: {where}: a {opname} needs a fully known shape, got {shape}")
+            arr = self._array(e.get("data"), shape, dtype, where)
+            if opname == "constant":
+                if "trainable" in e:
+                    self.fail(f"graph document: {where}: a constant has no 'trainable'")
+                arr.setflags(write=False)
+                return Tensor(op, (), {"value": arr}, shape, dtype, name)
+            trainable = e.get("trainable", True)
+            if not isinstance(trainable, bool):
+                self.fail(f"graph document: {where}: 'trainable' must be true or false")
+            return Variable(arr, name=name, trainable=trainable)
+        if "data" in e or "trainable" in e:
+            self.fail(f"graph document: {where}: only sources carry data")
+        ins, attrs = e.get("inputs"), e.get("attrs", {})
+        if not isinstance(ins, list) or not isinstance(attrs, dict):
+            self.fail(f"graph document: {where}: 'inputs' must be a list and 'attrs' an object")
+        inputs = [self._ref(i, where) for i in ins]
+        attrs = {key: self._attr(v, f"{where} attr {key!r}") for key, v in attrs.items()}
+        try:
+            inspect.signature(op.infer).bind(*inputs, **attrs)
+        except TypeError as exc:
+            self.fail(f"graph document: {where}: {len(inputs)} inputs and attrs {sorted(attrs)} do not "
+                      f"fit op {opname} ({exc})")
+        try:
+            got_shape, got_dtype = op.infer(*inputs, **attrs)
+        except Exception as exc:  # the op's own check of its operands (shapes, dtypes, attrs)
+            self.fail(f"graph document: {where}: shape inference rejects it: {exc}")
+        if tuple(got_shape) != shape or np.dtype(got_dtype) != dtype:
+            self.fail(f"graph document: {where}: recorded shape {shape} {dtype} but inference gives "
+                      f"{tuple(got_shape)} {np.dtype(got_dtype)}")
+        return Tensor(op, inputs, attrs, shape, dtype, name)
+
+    # --- values -------------------------------------------------------------------------------
+    def _shape(self, s, where):
+        if not isinstance(s, list) or not all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in s):
+            self.fail(f"graph document: {where}: 'shape' must be a list of non-negative ints or null, got {s!r}")
+        return tuple(s)
+
+    def _dtype(self, name, where):
+        try:
+            dt = np.dtype(name) if isinstance(name, str) else None
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind not in "biuf" or dt.name != name:
+            self.fail(f"graph document: {where}: unsupported dtype {name!r}")
+        return dt
+
+    def _array(self, data, shape, dtype, where):
+        if not isinstance(data, str):
+            self.fail(f"graph document: {where}: 'data' must be a base64 string")
+        try:
+            raw = base64.b64decode(data.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError) as exc:
+            self.fail(f"graph document: {where}: 'data' is not valid base64 ({exc})")
+        want = dtype.itemsize * math.prod(shape)
+        if len(raw) != want:
+            self.fail(f"graph document: {where}: 'data' holds {len(raw)} bytes; shape {shape} of {dtype} "
+                      f"needs {want}")
+        return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+
+    def _attr(self, v, where):
+        """Decode a tagged attribute value (nesting is the attribute's own, a few levels)."""
+        from .control.subgraph import SubGraph
+
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, list):
+            return [self._attr(x, where) for x in v]
+        if isinstance(v, dict) and len(v) == 1:
+            (tag, x), = v.items()
+            if tag == "tuple" and isinstance(x, list):
+                return tuple(self._attr(y, where) for y in x)
+            if tag == "dtype":
+                return self._dtype(x, where)
+            if tag == "float" and x in ("inf", "-inf", "nan"):
+                return float(x)
+            if tag == "subgraph":
+                if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < len(self.items) \
+                        or not isinstance(self.items[x], SubGraph):
+                    self.fail(f"graph document: {where}: {x!r} is not an earlier sub-graph entry")
+                return self.items[x]
+        self.fail(f"graph document: {where}: unknown attribute encoding {json.dumps(v)[:80]}")
+
+    def _outputs(self, s):
+        if s is None:
+            return None
+        if isinstance(s, dict) and len(s) == 1:
+            (tag, x), = s.items()
+            if tag == "tensor":
+                return self._ref(x, "outputs")
+            if tag in ("list", "tuple") and isinstance(x, list):
+                items = [self._outputs(y) for y in x]
+                return items if tag == "list" else tuple(items)
+            if tag == "dict" and isinstance(x, list) and all(
+                    isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in x):
+                return {key: self._outputs(y) for key, y in x}
+        self.fail(f"graph document: 'outputs' has an unknown structure {json.dumps(s)[:80]}")
