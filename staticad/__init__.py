@@ -23,3 +23,10 @@ from .ops import (  # noqa: F401
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # sad.distributed needs dask: imported on first use so staticad itself does not need it
+    if name == "distributed":
+        import importlib
+        return importlib.import_module(".distributed", __name__)
+    raise AttributeError(f"module 'staticad' has no attribute {name!r}")

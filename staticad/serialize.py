@@ -48,6 +48,12 @@ def dumps(fn_or_outputs, inputs=None, updates=None, name=None) -> str:
     For outputs, ``inputs`` defaults to the placeholders they reach (in graph order) and
     ``updates`` to none.
     """
+    return encode(fn_or_outputs, inputs, updates, name)[0]
+
+
+def encode(fn_or_outputs, inputs=None, updates=None, name=None) -> tuple:
+    """``(text, variables)``: :func:`dumps`'s text and the Variables it holds in document order
+    (the order of :attr:`LoadedGraph.variables` after loading it)."""
     from .function import Function, _check_updates
 
     if isinstance(fn_or_outputs, Function):
@@ -65,7 +71,9 @@ def dumps(fn_or_outputs, inputs=None, updates=None, name=None) -> str:
             inputs = [n for n in walk(roots) if n.op.name == "placeholder"]
         ins = _check_inputs(inputs)
         name = name or "function"
-    return json.dumps(_Writer().document(name, ins, structure, ups), allow_nan=False, separators=(",", ":"))
+    writer = _Writer()
+    doc = writer.document(name, ins, structure, ups)
+    return json.dumps(doc, allow_nan=False, separators=(",", ":")), writer.variables
 
 
 def save(path, fn_or_outputs, inputs=None, updates=None, name=None) -> None:
@@ -84,6 +92,7 @@ class _Writer:
     def __init__(self):
         self.entries: list = []
         self.index: dict = {}  # id(node or SubGraph) -> entry index
+        self.variables: list = []
 
     def document(self, name, inputs, structure, updates) -> dict:
         roots = list(inputs) + _flat_tensors(structure) + [t for pair in updates for t in pair]
@@ -132,6 +141,7 @@ class _Writer:
         elif node.op.name == "variable":
             e["data"] = _b64(node._storage)
             e["trainable"] = bool(node.trainable)
+            self.variables.append(node)
         elif node.op.name != "placeholder":
             e["inputs"] = [self.index[id(i)] for i in node.inputs]
             try:
