@@ -2,6 +2,8 @@
 the optimizer's update applied once, on the client, to the user's Variables."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import ops
@@ -87,9 +89,13 @@ class DataParallel:
             sizes += part
             counts.append(len(part))
         cols = []
-        for a in arrays:
-            d = da.from_array(a, chunks=(tuple(sizes),) + a.shape[1:])
-            cols.append(self.client.compute(list(d.to_delayed().reshape(-1))))
+        with warnings.catch_warnings():
+            # the data go into the task graph on purpose: Dask can then recompute a chunk that was
+            # on a worker that died (scattered data would be lost with it)
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            for a in arrays:
+                d = da.from_array(a, chunks=(tuple(sizes),) + a.shape[1:])
+                cols.append(self.client.compute(list(d.to_delayed().reshape(-1))))
         out, start = [], 0
         for c in counts:
             out.append([[col[i] for col in cols] for i in range(start, start + c)])
