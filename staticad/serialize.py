@@ -247,13 +247,38 @@ def loads(text) -> LoadedGraph:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not a staticad graph document (truncated or not JSON): {exc}") from None
-    return _Reader(doc).graph()
+    except RecursionError:
+        raise ValueError("graph document: JSON nested too deeply") from None
+    try:
+        return _Reader(doc).graph()
+    except RecursionError:  # attribute values and output structures nest only a few levels
+        raise ValueError("graph document: an attribute or the outputs nest too deeply") from None
 
 
 def load(path) -> LoadedGraph:
     """Read the document at ``path`` (see :class:`LoadedGraph` for what comes back)."""
     with open(os.fspath(path), "rb") as fh:
         return loads(fh.read())
+
+
+def _control_types(opname, inputs, attrs):
+    """The ``types`` a control node must carry (its outputs' static types are read from it, so a
+    tampered one would slip past inference); ``None`` for other ops."""
+    from .control.ops import COUNT_DTYPE
+
+    if opname == "cond":
+        outs = [(o.shape, o.dtype) for o in attrs["true"].outputs]
+        if outs != [(o.shape, o.dtype) for o in attrs["false"].outputs]:
+            return ()  # branches disagree: matches no recorded types
+        return tuple(outs)
+    if opname == "while_loop":
+        n, record = attrs["n_vars"], attrs["record"]
+        if not isinstance(n, int) or not isinstance(record, tuple) or not all(
+                isinstance(r, int) and 0 <= r < n <= len(inputs) for r in record):
+            return ()
+        return (tuple((t.shape, t.dtype) for t in inputs[:n]) + (((), COUNT_DTYPE),)
+                + tuple(((None,) + tuple(inputs[r].shape), inputs[r].dtype) for r in record))
+    return None
 
 
 def _reject_constant(name):
@@ -380,6 +405,9 @@ class _Reader:
         if tuple(got_shape) != shape or np.dtype(got_dtype) != dtype:
             self.fail(f"graph document: {where}: recorded shape {shape} {dtype} but inference gives "
                       f"{tuple(got_shape)} {np.dtype(got_dtype)}")
+        want_types = _control_types(opname, inputs, attrs)
+        if want_types is not None and attrs.get("types") != want_types:
+            self.fail(f"graph document: {where}: attr 'types' does not match its sub-graphs and inputs")
         return Tensor(op, inputs, attrs, shape, dtype, name)
 
     # --- values -------------------------------------------------------------------------------

@@ -164,10 +164,19 @@ def test_valid_document_loads(doc):
     (lambda d: d.update(format="something"), "not a staticad graph document"),
     (lambda d: d.update(outputs={"set": []}), "unknown structure"),
     (lambda d: d.update(inputs=[len(d["nodes"]) - 1]), "expected placeholder"),
+    (lambda d: _entry(d, "cond")["attrs"]["types"]["tuple"][0]["tuple"][1].update(dtype="int32"),
+     "'types' does not match"),
 ])
 def test_tampered_document_is_a_value_error_naming_the_defect(doc, edit, message):
     with pytest.raises(ValueError, match=message):
         serialize.loads(_tamper(doc, edit))
+
+
+@pytest.mark.parametrize("depth", [3000, 100000])
+def test_deeply_nested_document_is_a_value_error(doc, depth):
+    deep = '{"list":[' * depth + "null" + "]}" * depth
+    with pytest.raises(ValueError, match="nest"):
+        serialize.loads(json.dumps(dict(doc, outputs="HERE")).replace('"HERE"', deep))
 
 
 def test_truncated_file_is_a_value_error(doc, tmp_path):
@@ -185,3 +194,22 @@ def test_unencodable_attribute_is_named_at_save():
     y.attrs["shape"] = object()  # what no op records: save must refuse, not guess
     with pytest.raises(ValueError, match="no JSON encoding"):
         serialize.dumps(y)
+
+
+@pytest.mark.xfail(strict=True, reason="numba_codegen orders broadcast dims by repr() of symbols holding "
+                   "process-global node ids (backends/numba_codegen.py, dim()): the source depends on the id "
+                   "counter, e.g. ids of 2 vs 3 digits. Fixed when this passes (then drop the mark).")
+def test_same_numba_source_whatever_the_node_id_counter(monkeypatch):
+    import itertools
+
+    from staticad import graph
+
+    def build():
+        x, y, z = (sad.placeholder((None,), "float64", name=n) for n in "xyz")
+        out = (sad.sin(x) * y + z).sum()
+        return sad.function([x, y, z], [out, sad.grad(out, [x, y, z])], backend="numba")
+
+    monkeypatch.setattr(graph, "_ids", itertools.count(8))
+    f = build()
+    monkeypatch.setattr(graph, "_ids", itertools.count(995))
+    assert serialize.loads(serialize.dumps(f)).function(backend="numba").source == f.source
