@@ -154,7 +154,15 @@ def run_cli(args) -> int:
     sizes = {}
     for item in args.size or []:
         key, _, val = item.rpartition("=")
+        try:
+            rows = int(float(val))
+        except ValueError:
+            rows = 0
+        if rows < 2 or (key and key not in names):
+            print(f"staticad bench: error: --size {item!r}: give ROWS or WORKLOAD=ROWS (ROWS >= 2) for "
+                  f"{', '.join(names)}", file=sys.stderr)
+            return 2
         for n in ([key] if key else names):
-            sizes[n] = int(float(val))
+            sizes[n] = rows
     run(names, sizes, repeat=args.repeat, note=None if not args.quiet else (lambda msg: None))
     return 0

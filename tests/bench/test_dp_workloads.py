@@ -21,3 +21,10 @@ def test_mixing_with_other_workloads_is_a_usage_error(capsys):
     from staticad.cli import main
     assert main(["bench", "dp-linreg", "mlp"]) == 2
     assert "cannot run with the data-parallel workloads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", ["1e3,1e5", "dp-mlp=10", "1"])
+def test_bad_sizes_are_usage_errors(capsys, size):
+    from staticad.cli import main
+    assert main(["bench", "dp-linreg", "--size", size]) == 2
+    assert "--size" in capsys.readouterr().err
