@@ -45,8 +45,9 @@ class ShardProgram:
         self.wrt = [wrt] if self.single else list(wrt)
         self.placeholders = _check_inputs(list(placeholders))
         for p in self.placeholders:
-            if not p.shape or p.shape[0] is not None and p.shape[0] < 0:
-                raise ValueError(f"sad.distributed: fed placeholder {p.name!r} needs an example axis 0")
+            if not p.shape or p.shape[0] is not None:
+                raise ValueError(f"sad.distributed: fed placeholder {p.name!r} needs an example axis 0 of "
+                                 "size None (shards have different sizes)")
         grads = grad(loss, self.wrt)
         self.text, self.variables = serialize.encode([loss] + list(grads), inputs=self.placeholders,
                                                      name=f"shard_{loss.name}")

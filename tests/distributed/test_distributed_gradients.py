@@ -76,3 +76,10 @@ def test_feeds_of_different_lengths_are_an_error(client):
     x, y, w, b, loss, xv, yv = linreg("float64", "mean")
     with pytest.raises(ValueError, match="differ in length"):
         dsd.gradients(loss, [w, b], {x: xv, y: yv[:5]}, client=client, reduction="mean")
+
+
+def test_fed_placeholder_needs_a_run_time_example_axis(client):
+    x = sad.placeholder((8, 3), "float64", name="x_fixed")
+    w = sad.Variable(np.ones((3, 1)), name="w")
+    with pytest.raises(ValueError, match="x_fixed.*size None"):
+        dsd.gradients((x @ w).sum(), w, {x: np.ones((8, 3))}, client=client)
