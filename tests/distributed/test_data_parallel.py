@@ -9,17 +9,19 @@ dsd = pytest.importorskip("staticad.distributed")
 
 
 def tiny_model(seed=0):
-    """TinyModel (tutorial 003) at a small size: 40 -> 16 (relu) -> 4, float32, mean squared error."""
+    """The tutorials' TinyModel (003): Linear(1000, 100), relu, Linear(100, 10), float32, with the
+    squared error summed over outputs and averaged over the batch; 40 examples."""
     rng = np.random.default_rng(seed)
-    x = sad.placeholder((None, 40), name="x")
-    t = sad.placeholder((None, 4), name="target")
-    params = [sad.Variable(rng.uniform(-0.15, 0.15, (40, 16)).astype("float32"), name="W1"),
-              sad.Variable(np.zeros(16, "float32"), name="b1"),
-              sad.Variable(rng.uniform(-0.25, 0.25, (16, 4)).astype("float32"), name="W2"),
-              sad.Variable(np.zeros(4, "float32"), name="b2")]
+    x = sad.placeholder((None, 1000), name="x")
+    t = sad.placeholder((None, 10), name="target")
+    k1, k2 = 1 / np.sqrt(1000), 1 / np.sqrt(100)  # torch.nn.Linear's init
+    params = [sad.Variable(rng.uniform(-k1, k1, (1000, 100)).astype("float32"), name="layer1.weight"),
+              sad.Variable(rng.uniform(-k1, k1, 100).astype("float32"), name="layer1.bias"),
+              sad.Variable(rng.uniform(-k2, k2, (100, 10)).astype("float32"), name="layer2.weight"),
+              sad.Variable(rng.uniform(-k2, k2, 10).astype("float32"), name="layer2.bias")]
     W1, b1, W2, b2 = params
     loss = ((sad.relu(x @ W1 + b1) @ W2 + b2 - t) ** 2).sum(axis=1).mean()
-    data = {x: rng.normal(size=(50, 40)).astype("float32"), t: rng.normal(size=(50, 4)).astype("float32")}
+    data = {x: rng.normal(size=(40, 1000)).astype("float32"), t: rng.normal(size=(40, 10)).astype("float32")}
     return loss, params, data
 
 
@@ -54,7 +56,7 @@ def assert_same_training(got_losses, got_params, want_losses, want_params, rtol)
 
 
 @pytest.mark.parametrize("make, opt, rtol", [
-    (tiny_model, lambda: sad.optim.SGD(0.05, momentum=0.9), 1e-5),
+    (tiny_model, lambda: sad.optim.SGD(0.01, momentum=0.9), 1e-5),
     (linreg, lambda: sad.optim.Adam(0.1), 1e-10),
 ])
 def test_fit_matches_one_process_on_the_same_batches(client, make, opt, rtol):
