@@ -11,6 +11,7 @@ from .function import Function, function  # noqa: F401
 from .control import cond, fori_loop, while_loop  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
+from .serialize import save, load  # noqa: F401
 from .profiler import profile  # noqa: F401
 from . import eager  # noqa: F401  (after ops: eager tensors use them)
 from .eager import enable_grad, no_grad  # noqa: F401
@@ -24,3 +25,11 @@ from .ops import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # sad.distributed needs dask: imported on first use so staticad itself does not need it
+    if name == "distributed":
+        import importlib
+        return importlib.import_module(".distributed", __name__)
+    raise AttributeError(f"module 'staticad' has no attribute {name!r}")

@@ -59,6 +59,9 @@ def run(args) -> int:
     from ..bench.workloads import WORKLOADS
 
     out = sys.stdout
+    if args.workloads and any(w.startswith("dp-") for w in ",".join(args.workloads).split(",")):
+        from ..bench import dp_workloads  # Dask LocalCluster runs: their own table
+        return dp_workloads.run_cli(args)
     if args.list:
         for name, w in WORKLOADS.items():
             sizes = ""
