@@ -196,9 +196,6 @@ def test_unencodable_attribute_is_named_at_save():
         serialize.dumps(y)
 
 
-@pytest.mark.xfail(strict=True, reason="numba_codegen orders broadcast dims by repr() of symbols holding "
-                   "process-global node ids (backends/numba_codegen.py, dim()): the source depends on the id "
-                   "counter, e.g. ids of 2 vs 3 digits. Fixed when this passes (then drop the mark).")
 def test_same_numba_source_whatever_the_node_id_counter(monkeypatch):
     import itertools
 

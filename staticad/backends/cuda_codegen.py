@@ -187,7 +187,7 @@ class CudaCodegen:
             name = self.fresh_name(f"n_{self.ident(node)}_")
             self.w(f"{name} = {self.ident(node)}_sh[{d[2]}]")
         else:  # broadcast of several symbols
-            parts = sorted(d[1], key=repr)
+            parts = sorted(d[1], key=self._symbol_order)
             name = self.dim(parts[0])
             for q in parts[1:]:
                 nxt = self.fresh_name("n_bc")
@@ -195,6 +195,13 @@ class CudaCodegen:
                 name = nxt
         self.dims[d] = name
         return name
+
+    def _symbol_order(self, s):
+        """Sort key of a dim symbol by its node's position in the program, not its node id (a
+        process-global counter): the same graph gives the same source in every process."""
+        if s[0] in ("in", "node") and s[1] in self.node_by_id:
+            return (0, self.order[self.node_by_id[s[1]]], s[2])
+        return (1, repr(s))
 
     def _describe(self, syms) -> str:
         out = []

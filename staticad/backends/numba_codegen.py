@@ -171,7 +171,7 @@ class NumbaCodegen:
             name = self.fresh_name(f"n_{self.ident(node)}_")
             self.w(f"{name} = {self.ident(node)}.shape[{d[2]}]")
         else:  # broadcast of several symbols
-            parts = sorted(d[1], key=repr)
+            parts = sorted(d[1], key=self._symbol_order)
             expr = self.dim(parts[0])
             for q in parts[1:]:
                 name = self.fresh_name("n_bc")
@@ -182,6 +182,13 @@ class NumbaCodegen:
             name = expr
         self.dims[d] = name
         return name
+
+    def _symbol_order(self, s):
+        """Sort key of a dim symbol by its node's position in the program, not its node id (a
+        process-global counter): the same graph gives the same source in every process."""
+        if s[0] in ("in", "node") and s[1] in self.node_by_id:
+            return (0, self.order[self.node_by_id[s[1]]], s[2])
+        return (1, repr(s))
 
     def _describe(self, syms) -> str:
         out = []
