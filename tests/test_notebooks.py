@@ -3,8 +3,8 @@ stored without outputs.
 
 Each notebook is executed with nbclient in a kernel that runs this interpreter (a kernel spec
 written to a temporary directory, named "python3", whose argv is ``sys.executable``), with the
-repository root first on ``PYTHONPATH`` (so the notebooks import this checkout's staticad) and
-matplotlib's Agg backend. Skipped when nbclient/nbformat/ipykernel/matplotlib are missing
+repository root first on ``PYTHONPATH`` (so the notebooks import this checkout's staticad),
+matplotlib's Agg backend, and without the CUDA simulator conftest selects. Skipped when nbclient/nbformat/ipykernel/matplotlib are missing
 (they are in the ``test`` extra).
 """
 import json
@@ -57,6 +57,9 @@ def test_notebook_runs(path, tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["MPLBACKEND"] = "Agg"
+    # conftest selects numba's CUDA simulator for the cuda tests; the notebooks run as in a user's
+    # Jupyter (05 would otherwise time a simulated cuda column)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
     km = _kernel_manager(tmp_path)
     client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=False,
                                      resources={"metadata": {"path": str(path.parent)}})
