@@ -514,11 +514,11 @@ class NumbaCodegen:
         # with plain vector loads; with signed ones numba's negative-index wraparound turned it
         # into gathers and scatters, 5x slower (measured on a 1e5-element axpy kernel).
         w("k0 = np.uint64(blk * BLOCK)")
-        w("k1 = np.uint64(min(blk * BLOCK + BLOCK, n))")
+        w("k1 = np.uint64(_rt.min_int(blk * BLOCK + BLOCK, n))")
         for s, a in accs.items():
             if not a["array"]:
                 b = self.fresh_name("blk_vals")
-                w(f"{b} = np.empty(BLOCK, np.{self._acc_dtype(s)})")
+                w(f"{b} = _rt.empty(np.int64(BLOCK), np.{self._acc_dtype(s)})")
                 staged[s] = dict(a, name=f"{b}[k - k0]", staged=b)
         body_accs = {s: staged.get(s, a) for s, a in accs.items()}
         # A block is idempotent unless it adds into array accumulators: only then can it be redone.
