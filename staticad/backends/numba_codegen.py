@@ -55,6 +55,27 @@ def _int64(expr: str) -> str:
     return f"np.int64({expr})" if re.fullmatch(r"[\d\s*+()-]+", expr) else expr
 
 
+# Fused-loop values are typed: each operand text has its node's dtype (arrays, ``np.float32(..)``
+# literals, ``.item()`` scalars, earlier values). Where numba's arithmetic already gives the
+# value's dtype, no cast is written: every ``np.float32(..)`` is one more call for numba to type,
+# and typing is most of a large kernel's compile time.
+_FLOAT_PRESERVING = frozenset({"add", "subtract", "multiply", "divide", "negative", "square"})
+
+
+def _cast_to(text: str, dtype, target) -> str:
+    return text if np.dtype(dtype) == np.dtype(target) else f"np.{np.dtype(target).name}({text})"
+
+
+def _keeps_float_dtype(m) -> bool:
+    """Whether numba computes member ``m`` in its own dtype without a cast: float arithmetic on
+    operands of that same dtype, and the vectorizable math helpers (``_nm.*_f32/_f64``)."""
+    if m.dtype.kind != "f" or m.dtype.name not in ("float32", "float64"):
+        return False
+    if m.op.extra.get("vector_math"):
+        return True
+    return m.op.name in _FLOAT_PRESERVING and all(i.dtype == m.dtype for i in m.inputs)
+
+
 def _split_tuple(text: str) -> list:
     """The items of a tuple text made by _tuple (dims: names and integer expressions)."""
     return [d.strip() for d in text.strip()[1:-1].split(",") if d.strip()]
@@ -493,11 +514,11 @@ class NumbaCodegen:
         # with plain vector loads; with signed ones numba's negative-index wraparound turned it
         # into gathers and scatters, 5x slower (measured on a 1e5-element axpy kernel).
         w("k0 = np.uint64(blk * BLOCK)")
-        w("k1 = np.uint64(min(blk * BLOCK + BLOCK, n))")
+        w("k1 = np.uint64(_rt.min_int(blk * BLOCK + BLOCK, n))")
         for s, a in accs.items():
             if not a["array"]:
                 b = self.fresh_name("blk_vals")
-                w(f"{b} = np.empty(BLOCK, np.{self._acc_dtype(s)})")
+                w(f"{b} = _rt.empty(np.int64(BLOCK), np.{self._acc_dtype(s)})")
                 staged[s] = dict(a, name=f"{b}[k - k0]", staged=b)
         body_accs = {s: staged.get(s, a) for s, a in accs.items()}
         # A block is idempotent unless it adds into array accumulators: only then can it be redone.
@@ -605,7 +626,7 @@ class NumbaCodegen:
 
         for m in k.members:
             if m in fast:
-                arg = f"np.float32({val(m.inputs[0])})"
+                arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
                 # branch-free (NaN counts too): a conditional expression per trig call made
                 # numba's SSA pass quadratic in the size of the fused body
                 w(f"n_slow += not abs({arg}) <= _nm.TRIG_FAST_LIMIT_F32")
@@ -613,7 +634,7 @@ class NumbaCodegen:
             else:
                 expr = self._member_expr(m, val)
             v = f"v{self.order[m]}{suffix}"
-            if m.dtype.kind == "b":
+            if m.dtype.kind == "b" or _keeps_float_dtype(m):
                 w(f"{v} = {expr}")
             else:
                 w(f"{v} = np.{m.dtype.name}({expr})")
@@ -640,7 +661,8 @@ class NumbaCodegen:
         fn = m.op.extra.get("vector_math")
         if fn is not None and m.dtype.name in ("float32", "float64"):
             # vectorizable arithmetic implementation instead of a scalar libm call (no SVML)
-            return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}(np.{m.dtype.name}({val(m.inputs[0])}))"
+            arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
+            return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}({arg})"
         return m.op.expr.format(*[val(i) for i in m.inputs])
 
     # --- reductions ---------------------------------------------------------------------------------

@@ -57,6 +57,12 @@ def minimum(a, b):
 
 
 @njit(**_OPTS)
+def min_int(a, b):
+    # the builtin min() is an overload numba compiles into every module that uses it
+    return a if a <= b else b
+
+
+@njit(**_OPTS)
 def select(c, a, b):
     return a if c else b
 
