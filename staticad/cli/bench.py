@@ -35,7 +35,9 @@ def add_parser(sub) -> None:
                "the hessian's n. Defaults: chain n = 1e3, 1e5 (--full adds 1e7), linreg N = 1e6, "
                "hessian n = 20 (--full adds 100).\n"
                "Backends this build lacks (or cuda without a GPU) and comparison packages that are not "
-               "installed are shown as skipped columns.")
+               "installed are shown as skipped columns.\n"
+               "Compile-latency workloads (--compile, or name them): compile-chain, compile-mlp, compile-concat "
+               "(staticad bench --compile --list).")
     bench.add_argument("workloads", nargs="*", metavar="WORKLOAD",
                        help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
     bench.add_argument("--backend", "-b", action="append", metavar=BACKEND_HELP,

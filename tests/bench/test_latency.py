@@ -70,3 +70,12 @@ def test_child_error_is_reported(tmp_path):
     spec = {"source": "workload", "name": "nosuch", "size": None, "backend": "numba"}
     r = latency.measure(spec, tmp_path, timeout=120)
     assert r["status"] == "error" and "nosuch" in r["reason"]
+
+
+def test_timed_out_latency_shows_in_the_table_and_fails_the_run():
+    rc, out, _ = run_cli(["bench", "scalar", "-b", "numpy", "--latency", "--latency-repeat", "1",
+                          "--compile-timeout", "0.2", "--repeat", "1", "--warmup", "0", "-q"])
+    assert rc == 1
+    numpy_row = next(line for line in out.splitlines() if "  numpy  " in line)
+    assert numpy_row.count("timeout") == 2  # cold and warm cells
+    assert "cold/warm start: cold: timeout" in out
