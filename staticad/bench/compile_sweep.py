@@ -170,14 +170,16 @@ def measure_one(name: str, size: int, backend="numba", timeout=120.0, repeat=1) 
         res[key] = last.get(key)
     if last["status"] == "ok":
         res["cold_seconds"] = statistics.median(r["seconds"] for r in runs)
+        res["numba_startup"] = statistics.median(r["numba_startup"] for r in runs)  # not in cold_seconds
         res["seconds_per_node"] = res["cold_seconds"] / res["nodes_declared"] if res["nodes_declared"] else None
     else:
-        res.update(cold_seconds=None, seconds_per_node=None, reason=last.get("reason"))
+        res.update(cold_seconds=None, numba_startup=None, seconds_per_node=None, reason=last.get("reason"))
     if not jax_ok:
         res["jax"] = {"status": "skipped", "reason": jax_info}
     else:
         jrec = _latency.measure(dict(spec, kind="jax"), tempfile.gettempdir(), timeout)
-        res["jax"] = {"status": jrec["status"], "seconds": jrec.get("seconds"), "reason": jrec.get("reason")}
+        res["jax"] = {"status": jrec["status"], "seconds": jrec.get("seconds"), "startup": jrec.get("jax_startup"),
+                      "reason": jrec.get("reason")}
     return res
 
 
@@ -207,9 +209,10 @@ def format_table(report) -> str:
     from .report import format_seconds
     st = report["settings"]
     lines = [f"compile latency ({st['backend']} backend): cold = sad.function(...) + first call in a fresh process "
-             f"on an empty cache (median of {st['repeat']}); timeout {st['timeout']:g} s per measurement",
+             f"on an empty cache (median of {st['repeat']}), numba's start-up excluded; timeout {st['timeout']:g} s "
+             "per measurement",
              "nodes = declared -> after the passes; s/node = cold / declared nodes; "
-             "jax = jax.jit + first call in a fresh process", ""]
+             "jax = jax.jit + first call in a fresh process (after jax's start-up)", ""]
     headers = ("workload", "size", "nodes", "kernels", "cold", "cache", "s/node", "jax")
     rows = []
     for r in report["results"]:
