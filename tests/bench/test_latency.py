@@ -79,3 +79,11 @@ def test_timed_out_latency_shows_in_the_table_and_fails_the_run():
     numpy_row = next(line for line in out.splitlines() if "  numpy  " in line)
     assert numpy_row.count("timeout") == 2  # cold and warm cells
     assert "cold/warm start: cold: timeout" in out
+
+
+def test_stages_merge_so_a_timeout_keeps_what_was_reached():
+    out = '{"stage": "declared", "nodes_declared": 5, "numba_startup": 0.1}\nnot json\n'
+    assert latency._last_record(out) == {"stage": "declared", "nodes_declared": 5, "numba_startup": 0.1}
+    out += '{"stage": "done", "status": "ok", "seconds": 2.0}\n'
+    assert latency._last_record(out) == {"stage": "done", "nodes_declared": 5, "numba_startup": 0.1,
+                                         "status": "ok", "seconds": 2.0}
