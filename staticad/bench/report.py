@@ -24,11 +24,14 @@ def warning_lines(report, width: int = 160) -> list:
 
 
 def failures(report) -> list:
-    """Human-readable problems: columns that errored, staticad columns whose outputs differ."""
+    """Human-readable problems: columns that errored, staticad columns whose outputs differ,
+    cold/warm starts (--latency) that failed or timed out."""
     out = []
     for entry in report["results"]:
         for r in entry["columns"]:
             where = f"{entry['workload']} {entry['label']} [{r['column']}]"
+            if r.get("latency_error"):
+                out.append(f"{where}: cold/warm start: {r['latency_error']}")
             if r["status"] == "error":
                 out.append(f"{where}: {r['reason']}")
             elif r.get("matches_numpy_hand") is False and r["kind"] == "staticad":
@@ -54,7 +57,8 @@ def _ratio(r) -> str:
 
 HEADERS = ("workload", "size", "column", "graph", "compile", "cache", "median", "min", "max", "vs numba",
            "vs hand", "mem", "check")
-_RIGHT = {3, 4, 6, 7, 8, 9, 10, 11}
+LATENCY_HEADERS = ("cold", "warm", "numba init", "cold/warm")  # with --latency, before "check"
+_LEFT = {"workload", "size", "column", "cache", "check", "cold/warm"}
 MEM_MIN_BYTES = 1 << 20  # below this, page granularity (4 KiB) makes the ratio meaningless
 
 
@@ -66,17 +70,37 @@ def memory_ratio(r):
     return (r.get("input_bytes", 0) + peak) / io
 
 
+def _latency_cells(r) -> tuple:
+    """cold, warm, numba init and the cache outcome of each (``miss/hit`` is the expected one)."""
+    if r["kind"] != "staticad":
+        return ("", "", "", "")
+    if r.get("latency_error"):
+        status = r.get("latency_status", "error")
+        return (status, status, "-", "-")
+    hits = [r.get("cold_cache_hit"), r.get("warm_cache_hit")]
+    flags = "/".join("-" if h is None else h if isinstance(h, str) else ("hit" if h else "miss") for h in hits)
+    return (format_seconds(r.get("cold_seconds")), format_seconds(r.get("warm_seconds")),
+            format_seconds(r.get("numba_startup")), flags)
+
+
 def format_table(report) -> str:
     """The plain-text table; skipped and failed columns get one short row each, their reasons
     are listed once below the table."""
     env, st = report["environment"], report["settings"]
+    latency = bool(st.get("latency_repeat"))
+    headers = HEADERS[:-1] + LATENCY_HEADERS + HEADERS[-1:] if latency else HEADERS
     lines = [f"staticad {env['staticad']} bench  |  numpy {env['numpy']}, numba {env['numba']}, "
              f"Python {env['python']}  |  {st['repeat']} timed calls after {st['warmup']} warm-up call(s)",
              "graph = declaring the graph and its derivatives; compile = sad.function(...) + first call "
              "(jax: jit + first call)",
              "median/min/max = time per call; vs numba / vs hand = median / the numba / numpy-hand median; "
              "check = first outputs equal numpy-hand's; mem (--memory) = (inputs + peak memory of one call) / "
-             "(inputs + outputs), from 1 MiB up (1.00x = no temporaries)", ""]
+             "(inputs + outputs), from 1 MiB up (1.00x = no temporaries)"]
+    if latency:
+        lines.append(f"cold/warm (--latency) = sad.function(...) + first call in a fresh process (median of "
+                     f"{st['latency_repeat']}), cold on an empty cache, warm on the cache cold filled; numba init = "
+                     "numba's own start-up in that process (a trivial cached @njit's first call), not in warm")
+    lines.append("")
     rows, notes = [], {}
     for entry in report["results"]:
         first = True
@@ -101,25 +125,26 @@ def format_table(report) -> str:
                          format_seconds(r.get("compile_seconds")), cache,
                          format_seconds(r["median_seconds"]), format_seconds(r["min_seconds"]),
                          format_seconds(r["max_seconds"]), _ratio(r.get("ratio_to_numba")),
-                         _ratio(r.get("ratio_to_numpy_hand")), _ratio(memory_ratio(r)), check))
+                         _ratio(r.get("ratio_to_numpy_hand")), _ratio(memory_ratio(r)))
+                        + (_latency_cells(r) if latency else ()) + (check,))
         rows.append(None)  # blank line between workloads
     if rows and rows[-1] is None:
         rows.pop()
-    widths = [len(h) for h in HEADERS]
+    widths = [len(h) for h in headers]
     for r in rows:
         if r is None:
             continue
-        for i, cell in enumerate(r if len(r) == len(HEADERS) else r[:3]):
+        for i, cell in enumerate(r if len(r) == len(headers) else r[:3]):
             widths[i] = max(widths[i], len(cell))
 
     def fmt(cells):
-        if len(cells) != len(HEADERS):  # a skipped/error row: name, then the status
+        if len(cells) != len(headers):  # a skipped/error row: name, then the status
             cells = list(cells[:3]) + [cells[3]]
             return "  ".join([c.ljust(widths[i]) for i, c in enumerate(cells[:3])] + [cells[3]]).rstrip()
-        return "  ".join(c.rjust(widths[i]) if i in _RIGHT else c.ljust(widths[i])
+        return "  ".join(c.ljust(widths[i]) if headers[i] in _LEFT else c.rjust(widths[i])
                          for i, c in enumerate(cells)).rstrip()
 
-    lines.append(fmt(HEADERS))
+    lines.append(fmt(headers))
     lines.append("  ".join("-" * w for w in widths))
     lines += ["" if r is None else fmt(r) for r in rows]
     if notes:

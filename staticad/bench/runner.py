@@ -397,11 +397,13 @@ def _warm_framework() -> None:
 
 
 def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup=2, progress=None,
-              sizes_by_workload=None, memory=False) -> dict:
+              sizes_by_workload=None, memory=False, latency_repeat=0, latency_timeout=120.0) -> dict:
     """Run every workload (at every size) for the hand baseline and ``columns``.
 
     ``memory``: also measure each column's peak memory per call (in a fresh process each, see
-    :mod:`staticad.bench.memory`). ``sizes``: the plain ``--size`` values (for workloads with ``plain_size``); ``sizes_by_workload``:
+    :mod:`staticad.bench.memory`). ``latency_repeat`` > 0: also each staticad column's cold and
+    warm time to first result, median of that many pairs of fresh processes
+    (:mod:`staticad.bench.latency`; ``latency_timeout`` seconds per process). ``sizes``: the plain ``--size`` values (for workloads with ``plain_size``); ``sizes_by_workload``:
     ``{name: [sizes]}`` from ``--size NAME=S``; neither: each workload's defaults (``full``: large too).
 
     Returns the report: ``{"environment", "settings", "results": [{"workload", "size", "label",
@@ -460,6 +462,15 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
                     if progress:
                         progress(step, total, f"{w.name} {case.label} {col.name}: peak memory")
                     r.update(_memory.measure(w.name, case.size, col.name, col.kind))
+        if latency_repeat:
+            from . import latency as _latency
+            for col in all_cols:
+                r = by_name[col.name]
+                if r["status"] == "ok" and col.kind == "staticad":
+                    if progress:
+                        progress(step, total, f"{w.name} {case.label} {col.name}: cold/warm start")
+                    spec = {"source": "workload", "name": w.name, "size": case.size, "backend": col.name}
+                    r.update(_latency.cold_warm(spec, latency_repeat, latency_timeout))
         results.append(entry)
         del case
     if progress:
@@ -468,6 +479,7 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
         "environment": environment(),
         "settings": {"workloads": list(workload_names), "columns": [c.name for c in all_cols],
                      "repeat": repeat, "warmup": warmup, "sizes": sizes, "memory": memory,
+                     "latency_repeat": latency_repeat, "latency_timeout": latency_timeout if latency_repeat else None,
                      "sizes_by_workload": sizes_by_workload or {}, "full": full,
                      "timer": "time.perf_counter, one call per sample, gc paused"},
         "results": results,

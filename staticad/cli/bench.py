@@ -10,6 +10,17 @@ from .common import non_negative_int, positive_int, usage_error
 BACKEND_HELP = "numpy|numba|cuda|all"
 
 
+def positive_float(text) -> float:
+    """An argparse type: a number > 0 (seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_parser(sub) -> None:
     from ..bench import WORKLOADS
 
@@ -24,7 +35,9 @@ def add_parser(sub) -> None:
                "the hessian's n. Defaults: chain n = 1e3, 1e5 (--full adds 1e7), linreg N = 1e6, "
                "hessian n = 20 (--full adds 100).\n"
                "Backends this build lacks (or cuda without a GPU) and comparison packages that are not "
-               "installed are shown as skipped columns.")
+               "installed are shown as skipped columns.\n"
+               "Compile-latency workloads (--compile, or name them): compile-chain, compile-mlp, compile-concat "
+               "(staticad bench --compile --list).")
     bench.add_argument("workloads", nargs="*", metavar="WORKLOAD",
                        help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
     bench.add_argument("--backend", "-b", action="append", metavar=BACKEND_HELP,
@@ -45,6 +58,19 @@ def add_parser(sub) -> None:
     bench.add_argument("--memory", action="store_true",
                        help="also measure each column's peak memory per call (a fresh process per column; "
                             "the mem column)")
+    bench.add_argument("--latency", action="store_true",
+                       help="also measure each staticad column's time to first result in fresh processes: "
+                            "cold (empty cache dir), warm (disk-cache hit), numba init (numba's own start-up)")
+    bench.add_argument("--latency-repeat", type=positive_int, default=3, metavar="N",
+                       help="fresh-process pairs per --latency column; the median is shown (default 3)")
+    bench.add_argument("--compile", action="store_true",
+                       help="run the compile-latency sweep instead (compile-chain, compile-mlp, compile-concat: "
+                            "cold compile vs graph size, nodes, kernels, jax.jit; --full: every size)")
+    bench.add_argument("--compile-timeout", type=positive_float, default=120.0, metavar="S",
+                       help="seconds allowed per fresh-process measurement (--compile, --latency); past it "
+                            "the measurement is reported as timeout (default 120)")
+    bench.add_argument("--compile-repeat", type=positive_int, default=1, metavar="N",
+                       help="cold compiles per --compile size; the median is shown (default 1)")
     bench.add_argument("--json", metavar="PATH", help="write every result as JSON to PATH ('-' for stdout)")
     bench.add_argument("--list", action="store_true", help="list the workloads and exit")
     bench.add_argument("--quiet", "-q", action="store_true", help="no progress indicator on stderr")
@@ -62,6 +88,18 @@ def run(args) -> int:
     if args.workloads and any(w.startswith("dp-") for w in ",".join(args.workloads).split(",")):
         from ..bench import dp_workloads  # Dask LocalCluster runs: their own table
         return dp_workloads.run_cli(args)
+    requested = [w.strip().lower() for w in ",".join(args.workloads or []).split(",") if w.strip()]
+    if args.compile or any(w.startswith("compile-") for w in requested):
+        from ..bench import compile_sweep  # cold compiles against graph size: their own table
+        if args.list:
+            for name, sw in compile_sweep.SWEEPS.items():
+                print(f"{name:<15} {sw.description}  [{sw.size_name} = {', '.join(map(str, sw.sizes))}; "
+                      f"--full: {', '.join(map(str, sw.full_sizes))}]", file=out)
+            return 0
+        try:
+            return compile_sweep.run_cli(args)
+        except ValueError as exc:
+            return usage_error("bench", str(exc))
     if args.list:
         for name, w in WORKLOADS.items():
             sizes = ""
@@ -89,7 +127,9 @@ def run(args) -> int:
               "keep sizes tiny (e.g. --size 100, no mlp)", file=sys.stderr)
     progress = None if args.quiet else progress_printer()
     report = runner.run_bench(names, columns, sizes=sizes, sizes_by_workload=sizes_by_workload, full=args.full,
-                              repeat=args.repeat, warmup=args.warmup, progress=progress, memory=args.memory)
+                              repeat=args.repeat, warmup=args.warmup, progress=progress, memory=args.memory,
+                              latency_repeat=args.latency_repeat if args.latency else 0,
+                              latency_timeout=args.compile_timeout)
     out.write(bench_report.format_table(report))
     notes = bench_report.warning_lines(report)
     if notes:
