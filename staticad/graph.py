@@ -306,9 +306,10 @@ def broadcast_shapes(*shapes, op_name="broadcast") -> Shape:
     return tuple(out)
 
 
-def walk(outputs: Iterable[Tensor], is_leaf=None) -> list[Tensor]:
+def walk(outputs: Iterable[Tensor], is_leaf=None, follow=None) -> list[Tensor]:
     """All nodes the outputs reach (inputs before users), each once, deterministic order.
-    ``is_leaf(node)``: the walk does not go past such nodes (they are included)."""
+    ``is_leaf(node)``: the walk does not go past such nodes (they are included).
+    ``follow(inp)``: only inputs for which it is true are walked (default: all)."""
     order: list[Tensor] = []
     seen: set[int] = set()
     for root in outputs:
@@ -327,7 +328,7 @@ def walk(outputs: Iterable[Tensor], is_leaf=None) -> list[Tensor]:
             if is_leaf is not None and is_leaf(node):
                 continue
             for inp in reversed(node.inputs):
-                if id(inp) not in seen:
+                if id(inp) not in seen and (follow is None or follow(inp)):
                     stack.append((inp, False))
     return order
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import CONSTANT
+from ..graph import CONSTANT, walk
 
 _CACHE: dict = {}
 _CACHE_MAX = 256
@@ -112,22 +112,8 @@ def compile(path, seed, roots) -> Program:
                 where.setdefault(id(inp), (1, i, j))
     clone: dict = {}
     inputs, locations = [], []
-    order, seen = [], set()
-    for root in roots:  # inputs before users
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            if id(node) in where or node._eager or node.op is CONSTANT:
-                continue
-            for inp in node.inputs:
-                stack.append((inp, False))
+    # inputs before users; tape values, eager values and constants are where the walk stops
+    order = walk(roots, is_leaf=lambda n: id(n) in where or n._eager or n.op is CONSTANT)
     for node in order:
         loc = where.get(id(node))
         if loc is not None:

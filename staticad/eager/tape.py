@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autodiff
-from ..graph import _format_shape
+from ..graph import _format_shape, walk
 from . import grad_mode, replay
 from .tensor import EagerTensor, evaluate, to_eager
 
@@ -71,22 +71,8 @@ def _accumulate_of(leaf):
 
 def _recorded_path(root: EagerTensor):
     """Recorded nodes and grad-requiring leaves reachable from ``root``, every input before its
-    users (a node is placed when all its inputs are: marked on expansion, as graph.walk does)."""
-    order, seen = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for inp in node.inputs:
-            if inp._eager and inp._requires_grad and id(inp) not in seen:
-                stack.append((inp, False))
-    return order
+    users (graph.walk over the inputs that require grad)."""
+    return walk([root], follow=lambda inp: inp._eager and inp._requires_grad)
 
 
 def _check(path) -> None:
