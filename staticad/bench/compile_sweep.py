@@ -247,8 +247,7 @@ def failures(report) -> list:
 
 def run_cli(args) -> int:
     """``staticad bench --compile`` / ``staticad bench compile-...``: the table, ``--json``."""
-    from ..cli.bench import progress_printer
-    from . import report as bench_report
+    from ..cli.bench import finish, progress_printer
     from .runner import parse_size, resolve_backends
     names = [w for w in ",".join(args.workloads or []).split(",") if w.strip()] or list(SWEEPS)
     names = [n.strip().lower() for n in names]
@@ -271,15 +270,4 @@ def run_cli(args) -> int:
     rep = run_sweep(list(dict.fromkeys(names)), by_name, args.full, args.compile_timeout, args.compile_repeat,
                     columns[0].name, progress)
     sys.stdout.write(format_table(rep))
-    problems = failures(rep)
-    for p in problems:
-        print(f"warning: {p}")
-    if args.json:
-        try:
-            bench_report.write_json(rep, args.json)
-        except OSError as exc:
-            print(f"staticad bench: error: cannot write {args.json}: {exc}", file=sys.stderr)
-            return 1
-        if args.json != "-":
-            print(f"results written to {args.json}")
-    return 1 if problems else 0
+    return finish(rep, failures(rep), args.json)

@@ -138,17 +138,23 @@ def run(args) -> int:
             print(f"  {n}", file=out)
         if len(notes) > 20:
             print(f"  ... {len(notes) - 20} more (see --json)", file=out)
-    problems = bench_report.failures(report)
+    return finish(report, bench_report.failures(report), args.json, out)
+
+
+def finish(report, problems, json_path, out=None) -> int:
+    """Warn about ``problems``, write ``--json``; the exit status (1 when a column failed)."""
+    from ..bench import report as bench_report
+    out = out if out is not None else sys.stdout
     for p in problems:
         print(f"warning: {p}", file=out)
-    if args.json:
+    if json_path:
         try:
-            bench_report.write_json(report, args.json)
+            bench_report.write_json(report, json_path)
         except OSError as exc:
-            print(f"staticad bench: error: cannot write {args.json}: {exc}", file=sys.stderr)
+            print(f"staticad bench: error: cannot write {json_path}: {exc}", file=sys.stderr)
             return 1
-        if args.json != "-":
-            print(f"results written to {args.json}", file=out)
+        if json_path != "-":
+            print(f"results written to {json_path}", file=out)
     return 1 if problems else 0
 
 
