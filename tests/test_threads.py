@@ -17,7 +17,7 @@ N_THREADS = 8
 def _sizes(backend):
     # numba: large enough for the parallel (prange) loops; the cuda simulator runs every GPU
     # thread as a Python thread, so it gets a small size and few calls
-    return (400_000, 5) if backend != "cuda" else (2_000, 1)
+    return (400_000, 5) if backend != "cuda" else (256, 1)
 
 
 def _run_threads(target, n_threads=N_THREADS):
