@@ -146,7 +146,8 @@ class NumbaCodegen:
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
         self.kernel_functions: list = []  # flat loops, each its own jitted function
         self._flat_functions: dict = {}  # (kernel, loop) -> (function name, params, totals)
-        self._inline_values: set = set()  # value names already assigned in the function being written
+        self._inline_values: set = set()
+        self._offsets: dict = {}  # concatenated parts -> names of their running offsets  # value names already assigned in the function being written
         # the module's entry point also returns whether a loop wanted threads (see generate);
         # sub-graph functions return (outputs, workspace bytes) only
         self.flag_return = not prefix
@@ -779,18 +780,28 @@ class NumbaCodegen:
             w(f"{out}[{idx}] = {src}")
             self.fresh.add(node)
         elif name == "concatenate":
-            parts = [self._cast(i, node.dtype) for i in node.inputs]
-            w(f"{out} = np.concatenate({_tuple(parts)}, axis={a['axis']})")
+            # copies into the result, not np.concatenate of a tuple: numba types a tuple of n
+            # arrays in O(n^2) (a 100-way concatenate took minutes to compile)
+            ax = a["axis"] % node.ndim
+            w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
+            offsets = self._concat_offsets(node.inputs, ax)
+            for i, part in enumerate(node.inputs):
+                if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
+                    w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
+                    continue
+                idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
+                w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
             self.fresh.add(node)
         elif name == "concat_part":
             refs = node.inputs[1:]
-            ax = a["axis"]
-            start = " + ".join(self.dim(self.sym[r][ax]) for r in refs[:a["index"]]) or "0"
-            length = self.dim(self.sym[refs[a["index"]]][ax])
-            sl = ["slice(None)"] * node.ndim
-            w(f"{out}_start = {start}")
-            idx = ", ".join(":" if i != ax else f"{out}_start:{out}_start + {length}" for i in range(node.ndim))
-            w(f"{out} = {ins[0]}[{idx}]")
+            ax = a["axis"] % node.ndim
+            offsets = self._concat_offsets(refs, ax)
+            k = a["index"]
+            if ax == 0:
+                w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {offsets[k + 1]})")
+            else:
+                idx = ", ".join(":" if d != ax else f"{offsets[k]}:{offsets[k + 1]}" for d in range(node.ndim))
+                w(f"{out} = {ins[0]}[{idx}]")
             self.noncontig.add(node)
         elif name in CONTROL_OPS:
             from .numba_control import emit_control
@@ -801,6 +812,21 @@ class NumbaCodegen:
             self.fresh.add(node)
         else:
             raise NotImplementedError(f"numba backend: no code template for op {name!r}")
+
+    def _concat_offsets(self, parts, axis) -> list:
+        """Names of the running offsets of ``parts`` along ``axis`` (n + 1 of them), written once
+        per set of parts: each is the previous one plus one length (linear in n, where a sum
+        of all the lengths before each part was quadratic)."""
+        key = (tuple(id(p) for p in parts), axis)
+        names = self._offsets.get(key)
+        if names is None:
+            names = ["0"]
+            for p in parts:
+                nxt = self.fresh_name("off")
+                self.w(f"{nxt} = {_int64(names[-1])} + {_int64(self.dim(self.sym[p][axis]))}")
+                names.append(nxt)
+            self._offsets[key] = names
+        return names
 
     def _cast(self, node, dtype) -> str:
         name = self.ident(node)

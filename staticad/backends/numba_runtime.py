@@ -208,3 +208,15 @@ def copy_c(a):
 @njit(**_OPTS)
 def dot(a, b):
     return np.dot(a, b)
+
+
+@njit(**_OPTS)
+def set_rows(out, start, stop, part):
+    """``out[start:stop] = part`` (the parts of a concatenate along axis 0)."""
+    out[start:stop] = part
+
+
+@njit(**_OPTS)
+def rows(a, start, stop):
+    """The view ``a[start:stop]``."""
+    return a[start:stop]
