@@ -131,6 +131,17 @@ def test_corrupt_numba_file_is_a_warning_and_a_rebuild(copy, suffix, how):
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
+@pytest.mark.parametrize("what", ["key", "manifest"])
+def test_a_corrupt_key_or_manifest_is_a_rebuild(copy, what, how):
+    target = copy / cache_guard.KEY if what == "key" else next((copy / "modules").glob("*.hmac"))
+    _corrupt(target, how)
+    out = _run(copy)
+    assert out.returncode == 0 and "cache_hit False" in out.stdout, out.stderr
+    assert "unverified compiled cache file" in out.stderr
+    assert "cache_hit True" in _run(copy).stdout
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
 def test_a_corrupt_pyc_is_never_read(copy, how):
     (py,) = (copy / "modules").glob("staticad_gen_*.py")
     pyc = copy / "modules" / "__pycache__" / f"{py.stem}.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"
