@@ -1,4 +1,9 @@
 """``staticad fuzz``: the CI slice of the differential fuzzer, and how it reports a failure."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from staticad import fuzz
@@ -12,6 +17,17 @@ def test_fuzz_command_runs_a_few_graphs_numba_against_numpy(tmp_path, capsys):
     assert main(["fuzz", "-n", "2", "--seed", "3", "--out", str(tmp_path)]) == 0
     assert "fuzz: 2 graphs in 2 batches, 0 failing" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_fuzz_with_the_generated_code_interpreted(tmp_path):
+    # NUMBA_DISABLE_JIT=1: the volume mode (generated code run as Python); a subprocess, since
+    # numba reads the variable at import
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", STATICAD_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-m", "staticad", "fuzz", "-n", "30", "--out", str(tmp_path / "f")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "fuzz: 30 graphs in 30 batches, 0 failing" in out.stdout
 
 
 def test_recipes_are_reproducible_by_seed():

@@ -67,6 +67,9 @@ class NumbaExecutable:
         # Numba's files of this module were checked by load_module (unverified ones deleted, so
         # Numba recompiles instead of unpickling or loading them); what it writes now is recorded
         entry = self.module.entry
+        if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the generated code runs as Python
+            self.cache_hit = False     # (how `staticad fuzz` checks the codegen at volume)
+            return entry
         try:
             entry.compile(sig)
         except OSError as exc:  # e.g. the cache directory became unwritable: rebuild it once

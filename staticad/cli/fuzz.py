@@ -1,7 +1,10 @@
 """``staticad fuzz [-n N] [--seed S] [--batch B] [--out DIR]``: random graphs, numba against numpy.
 
 A thin wrapper over :mod:`staticad.fuzz`; exit status 1 when any graph disagreed (each shrunk
-failure is written to ``--out`` as a ready pytest file).
+failure is written to ``--out`` as a ready pytest file). With ``NUMBA_DISABLE_JIT=1`` in the
+environment the generated code runs as Python: that checks staticad's passes and code generator
+(fusion, buffer reuse, scheduling) about a hundred times faster than compiling each graph, but not
+Numba's compilation.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("fuzz", help="differential fuzzing: random graphs on numba against numpy",
                        description="Build N random graphs (elementwise, broadcasting, reductions, matmul, cond, "
                                    "fori_loop; loss and gradients), run them on the numba and numpy backends "
-                                   "and compare. Failures are shrunk and saved as regression tests.")
+                                   "and compare. Failures are shrunk and saved as regression tests. NUMBA_DISABLE_JIT=1 "
+                                   "runs the generated code as Python (checks staticad's codegen ~100x faster, "
+                                   "not Numba's compilation).")
     p.add_argument("-n", "--graphs", type=positive_int, default=100, help="number of graphs (default 100)")
     p.add_argument("--seed", type=int, default=0, help="first seed (graph k uses seed+k; default 0)")
     p.add_argument("--batch", type=positive_int, default=1,
