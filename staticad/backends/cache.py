@@ -125,6 +125,7 @@ def load_module(source: str):
         _write_atomic(path, text)
     if name in sys.modules:
         return sys.modules[name], path, existed
+    package = _package()  # the parent first: Numba's unpickler imports the module by this name
     module = types.ModuleType(name)
     module.__file__ = str(path)  # Numba's cache locator finds the cache next to it
     module.__package__ = PACKAGE
@@ -135,7 +136,7 @@ def load_module(source: str):
     except BaseException:
         del sys.modules[name]
         raise
-    setattr(_package(), stem, module)
+    setattr(package, stem, module)
     verify_compiled(module)  # before anything compiles: Numba would unpickle the index
     return module, path, existed
 
