@@ -84,3 +84,15 @@ def test_numba_passes_and_codegen_are_iterative_on_a_deep_chain():
         source, dot = pipeline(400)
     compile(source, "<generated>", "exec")
     assert "def entry(" in source and dot.count("->") > 800
+
+
+def test_a_long_elementwise_chain_is_split_into_bounded_kernels():
+    # one kernel fusing a 1000-op chain made Numba take 23 GB; kernels stay below the cap
+    from staticad.passes import optimize
+    from staticad.passes.fuse import MAX_KERNEL_OPS, fuse_elementwise
+    x = sad.placeholder((None,), "float64", name="x")
+    y = _chain(x, 400)
+    program = sad.function([x], [y, sad.grad(sad.sum(y), x)], backend="numpy").program
+    plan = fuse_elementwise(optimize(program)[0])
+    sizes = [len(k.members) + len(k.sinks) for k in plan.kernels]
+    assert len(sizes) > 1 and max(sizes) <= MAX_KERNEL_OPS + 8, sizes  # + cheap values recomputed
