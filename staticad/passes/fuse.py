@@ -244,9 +244,15 @@ def _mark_stores(program, kernels, kernel_of, sym):
     for k in kernels:
         for n in k.nodes():
             kernels_of.setdefault(n, []).append(k)
+    def needs_store(m, r):
+        # every kernel computing the reader must also compute m; a reader that is a library step
+        # (in no kernel), or computed (e.g. recomputed) in one kernel without m, reads the buffer
+        ks = kernels_of.get(r)
+        return not ks or any(m not in kk.members for kk in ks)
+
     for k in kernels:
         k.stored = [m for m in k.members if kernel_of.get(m) is k and (m in roots or any(
-            not any(m in kk.members for kk in kernels_of.get(r, ())) for r in readers.get(m, ())))]
+            needs_store(m, r) for r in readers.get(m, ())))]
 
 
 def _order_steps(program, kernels, kernel_of, sym):
