@@ -1,12 +1,19 @@
 """On-disk cache of generated modules.
 
-A generated module is written as ``<cache>/modules/staticad_gen_<hash>.py`` and imported under
-that real module name, so Numba's own ``cache=True`` can reload the compiled code in a fresh
-process (``exec`` or a synthetic module name cannot be cached; see NUMBA_FACTS.md). The hash
-covers the source and the versions of staticad, numba, numpy and the runtime helpers. The file's
-first line records the hash of its body: a corrupt or half-written entry is detected, discarded
-with a warning and rewritten. Writes go to a temporary file renamed into place, so two processes
-compiling the same graph at once both succeed.
+A generated module is written as ``<cache>/modules/staticad_gen_<hash>.py`` and loaded as
+``staticad._gen.staticad_gen_<hash>``, a real module name, so Numba's own ``cache=True`` reloads
+the compiled code in a fresh process (``exec`` or a synthetic module name cannot be cached; see
+NUMBA_FACTS.md #2). ``staticad._gen`` is a package created at run time with an empty
+``__path__``: nothing in the cache directory is importable by search, and the directory is never
+put on ``sys.path`` (where a planted ``sqlite3.py`` would shadow the standard library). The
+module's code is compiled from the source staticad just generated, never from the file or a
+``.pyc`` (the file is only the name Numba's cache locator keys on; it is rewritten when it
+differs, e.g. half-written). The hash covers the source and the versions of staticad, numba,
+numpy and the runtime helpers. Writes go to a temporary file renamed into place, so two
+processes compiling the same graph at once both succeed.
+
+Who may write the directory, and the HMAC check of Numba's files before they are loaded: see
+:mod:`.cache_guard`.
 """
 from __future__ import annotations
 
@@ -15,25 +22,28 @@ import importlib
 import os
 import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
 
 import numba
 import numpy as np
 
+from . import cache_guard as _guard
+
+PACKAGE = "staticad._gen"
 _HEADER = "# staticad-cache-entry sha256="
 
 
 def cache_dir() -> Path:
-    """``$STATICAD_CACHE_DIR`` or ``~/.cache/staticad`` (created with mode 0700)."""
+    """``$STATICAD_CACHE_DIR`` or ``~/.cache/staticad``, created 0700 and checked (see :mod:`.cache_guard`)."""
     root = os.environ.get("STATICAD_CACHE_DIR")
     if root:
-        path = Path(root)
+        path = Path(root).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "staticad"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    return _guard.secure_root(path.absolute())
 
 
 def _runtime_fingerprint() -> str:
@@ -55,17 +65,13 @@ def key_for(source: str) -> str:
     return h.hexdigest()[:24]
 
 
-def _body_hash(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def _valid(path: Path, body: str) -> bool:
+def _valid(path: Path, text: str) -> bool:
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read() == text.encode()
+    except OSError:
         return False
-    first, _, rest = text.partition("\n")
-    return first == _HEADER + _body_hash(body) and rest == body
 
 
 def _write_atomic(path: Path, text: str):
@@ -82,69 +88,135 @@ def _write_atomic(path: Path, text: str):
         raise
 
 
-def _discard_compiled(module_dir: Path, module_name: str):
-    pycache = module_dir / "__pycache__"
-    if pycache.is_dir():
-        for f in pycache.glob(module_name + ".*"):
+def _package():
+    """``staticad._gen``: the package generated modules live in. Its ``__path__`` is empty so that
+    no import statement can load a file from the cache; modules are added by :func:`load_module`."""
+    pkg = sys.modules.get(PACKAGE)
+    if pkg is None:
+        pkg = types.ModuleType(PACKAGE, "staticad's generated modules (see staticad.backends.cache)")
+        pkg.__path__ = []
+        sys.modules[PACKAGE] = pkg
+        import staticad
+        staticad._gen = pkg
+    return pkg
+
+
+def modules_dir() -> Path:
+    mdir = _guard.secure_subdir(cache_dir() / "modules")
+    _guard.secure_subdir(mdir / "__pycache__")  # Numba's files; made 0700 before Numba makes it 0755
+    return mdir
+
+
+def load_module(source: str):
+    """The module for ``source``: its file in the cache written first when missing or different,
+    Numba's compiled files of it checked (unverified ones deleted). Returns ``(module, path, existed)``.
+    """
+    key = key_for(source)
+    stem = f"staticad_gen_{key}"
+    name = f"{PACKAGE}.{stem}"
+    mdir = modules_dir()
+    path = mdir / f"{stem}.py"
+    text = _HEADER + hashlib.sha256(source.encode()).hexdigest() + "\n" + source
+    existed = os.path.lexists(path)
+    if existed and not _valid(path, text):
+        warnings.warn(f"staticad: discarding corrupt cache entry {path}; recompiling", RuntimeWarning)
+        existed = False
+    if not existed:
+        _write_atomic(path, text)
+    if name in sys.modules:
+        return sys.modules[name], path, existed
+    package = _package()  # the parent first: Numba's unpickler imports the module by this name
+    module = types.ModuleType(name)
+    module.__file__ = str(path)  # Numba's cache locator finds the cache next to it
+    module.__package__ = PACKAGE
+    sys.modules[name] = module
+    try:
+        # the code is the text just generated and compared, not whatever the file holds now
+        exec(compile(text, str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    setattr(package, stem, module)
+    verify_compiled(module)  # before anything compiles: Numba would unpickle the index
+    return module, path, existed
+
+
+def _compiled(module):
+    """``(cache path, manifest, files)`` of the Numba-cached functions in ``module``."""
+    stem = module.__name__.rpartition(".")[2]
+    paths = set()
+    for obj in vars(module).values():
+        cache = getattr(obj, "_cache", None)
+        cache_path = getattr(cache, "_cache_path", None)
+        if cache_path:  # a dispatcher with cache=True; NUMBA_CACHE_DIR may put it elsewhere
+            paths.add(Path(cache_path))
+    files = [f for p in sorted(paths) for f in _guard.compiled_files(p, stem)]
+    return Path(module.__file__).with_suffix(".hmac"), files
+
+
+def verify_compiled(module):
+    """Delete Numba's files of ``module`` that staticad did not record (warning when any)."""
+    manifest, files = _compiled(module)
+    if not files:
+        return
+    bad = _guard.verify(_guard.secret_key(cache_dir()), manifest, files)
+    if bad:
+        warnings.warn(f"staticad: discarding {len(bad)} unverified compiled cache file(s) of "
+                      f"{Path(module.__file__).name} ({', '.join(f.name for f in bad)}); recompiling",
+                      RuntimeWarning, stacklevel=3)
+
+
+def record_compiled(module):
+    """Record the HMACs of Numba's files of ``module`` (call after compiling it)."""
+    manifest, files = _compiled(module)
+    _guard.record(_guard.secret_key(cache_dir()), manifest, files)
+
+
+def discard(module_name: str):
+    """Forget a module whose compiled cache could not be used (it will be rebuilt)."""
+    module = sys.modules.pop(module_name, None)
+    if module is not None:
+        _, files = _compiled(module)
+        for f in files:
             try:
                 f.unlink()
             except OSError:
                 pass
 
 
-def load_module(source: str):
-    """Import the module for ``source`` from the cache, writing it first when missing or corrupt.
-
-    Returns ``(module, path, existed)``.
-    """
-    key = key_for(source)
-    name = f"staticad_gen_{key}"
-    mdir = cache_dir() / "modules"
-    mdir.mkdir(mode=0o700, exist_ok=True)
-    path = mdir / f"{name}.py"
-    existed = path.exists()
-    if existed and not _valid(path, source):
-        warnings.warn(f"staticad: discarding corrupt cache entry {path}; recompiling", RuntimeWarning)
-        _discard_compiled(mdir, name)
-        existed = False
-    if not existed:
-        _write_atomic(path, _HEADER + _body_hash(source) + "\n" + source)
-    if str(mdir) not in sys.path:
-        sys.path.insert(0, str(mdir))
-    if name in sys.modules:
-        return sys.modules[name], path, existed
-    importlib.invalidate_caches()
-    module = importlib.import_module(name)
-    return module, path, existed
-
-
-def discard(module_name: str):
-    """Forget a module whose compiled cache could not be used (it will be rebuilt)."""
-    mdir = cache_dir() / "modules"
-    sys.modules.pop(module_name, None)
-    _discard_compiled(mdir, module_name)
+def _files(root: Path):
+    """Every file and link under ``root``, never following a link."""
+    for dirpath, dirs, names in os.walk(root):
+        for n in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            yield Path(dirpath) / n
 
 
 def cache_size() -> tuple[int, int]:
     """(number of files, total bytes) under the cache directory."""
     n = total = 0
-    for p in cache_dir().rglob("*"):
-        if p.is_file():
-            n += 1
-            total += p.stat().st_size
+    for p in _files(cache_dir()):
+        n += 1
+        total += os.lstat(p).st_size
     return n, total
 
 
 def clear() -> int:
-    """Delete every cache entry; returns the number of files removed."""
+    """Delete every cache entry (not the directory's tag and key); returns the number of files removed."""
+    root = cache_dir()
+    keep = {root / _guard.TAG, root / _guard.KEY}
     removed = 0
-    for p in sorted(cache_dir().rglob("*"), reverse=True):
+    for p in list(_files(root)):
+        if p in keep:
+            continue
         try:
-            if p.is_file():
-                p.unlink()
-                removed += 1
-            else:
-                p.rmdir()
+            p.unlink()
+            removed += 1
         except OSError:
             pass
+    for dirpath, _dirs, _names in sorted(os.walk(root), reverse=True):
+        if Path(dirpath) != root:
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
     return removed

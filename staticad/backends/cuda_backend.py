@@ -579,7 +579,9 @@ class CudaExecutable:
         interprets Python). True when the module was cached and no kernel had to be compiled."""
         if self.simulator:
             return existed
-        return compile_kernels(self.module, self.signatures) and existed
+        hit = compile_kernels(self.module, self.signatures) and existed
+        _cache.record_compiled(self.module)  # the next process may load what Numba just wrote
+        return hit
 
     def ptx(self, cc=(8, 0)) -> dict:
         """PTX of every kernel for compute capability ``cc`` (see :func:`kernel_ptx`)."""

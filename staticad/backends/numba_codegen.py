@@ -760,7 +760,11 @@ class NumbaCodegen:
                 w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in a['axes'])})")
             self.noncontig.add(node)
         elif name in ("reshape", "reshape_like", "expand_dims", "squeeze"):
-            w(f"{out} = _rt.contiguous_reshape({ins[0]}, {self.shape_arg(self.sym[node])})")
+            # a dim no rule relates to the inputs (the -1 of a reshape of a None dim) is this node's
+            # own: it cannot be read from the array being made, so numpy's -1 computes it
+            own = lambda d: is_symbol(d) and d[0] == "node" and d[1] == node.id  # noqa: E731
+            dims = _int64_tuple("-1" if own(d) else self.dim(d) for d in self.sym[node])
+            w(f"{out} = _rt.contiguous_reshape({ins[0]}, {dims})")
         elif name == "stop_gradient":
             w(f"{out} = {ins[0]}")
             if node.inputs[0] in self.noncontig:

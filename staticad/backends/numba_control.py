@@ -15,6 +15,9 @@ from ..passes import optimize
 from ..passes.fuse import fuse_elementwise
 
 STACK_START = 16  # first capacity of a recorded stack (rows); it doubles when full
+# an unbounded loop checks for Ctrl-C every this many iterations (a power of 2; the check runs
+# the pending signal handlers, ~0.1 us, against an iteration's call of its body function)
+INTERRUPT_EVERY = 8
 
 
 def subfunction(cg, sub) -> tuple:
@@ -139,6 +142,9 @@ def _emit_while(cg, node, out, ins):
             w(f"    raise ValueError(\"while_loop: loop variable {i} changed shape at run time\")")
     w(f"{', '.join(lv)}, = {out}_b")
     w(f"{count} += 1")
+    if limit is None:  # may never end: let Ctrl-C stop it (a failed call changes no Variable)
+        w(f"if ({count} & {INTERRUPT_EVERY - 1}) == 0 and _rt.interrupted():")
+        w(f"    raise _rt.Interrupted(\"while_loop interrupted\")")
     w.indent -= 1
     w(f"ws_used += {out}_need")
     parts = lv + [f"np.full((), {count}, np.int64)"] + [f"{st}[:{count}].copy()" for st in stacks]

@@ -2,9 +2,37 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 _OPTS = dict(cache=True, error_model="numpy")
+
+
+# --- Ctrl-C inside compiled loops (NUMBA_FACTS.md #14) -------------------------------------------------
+# Python runs signal handlers between bytecodes, never inside native code, so an unbounded
+# ``while_loop`` polls: these C-API functions are bound by symbol name (resolved in each process,
+# so the cached code holds no address). The GIL is taken around the check so that it is also
+# safe from code running without it; off the main thread PyErr_CheckSignals does nothing.
+_gil_ensure = types.ExternalFunction("PyGILState_Ensure", types.int32())
+_gil_release = types.ExternalFunction("PyGILState_Release", types.void(types.int32))
+_check_signals = types.ExternalFunction("PyErr_CheckSignals", types.int32())
+_clear_error = types.ExternalFunction("PyErr_Clear", types.void())
+
+
+class Interrupted(KeyboardInterrupt, Exception):
+    """Ctrl-C in a compiled loop. A ``KeyboardInterrupt``; also an ``Exception`` only because Numba
+    can raise nothing else."""
+
+
+@njit(**_OPTS)
+def interrupted():
+    """Run pending signal handlers; True when one raised (SIGINT: KeyboardInterrupt), which the
+    caller re-raises as :class:`Interrupted` (the handler's exception is cleared: Numba sets its own)."""
+    state = _gil_ensure()
+    failed = _check_signals() != 0
+    if failed:
+        _clear_error()
+    _gil_release(state)
+    return failed
 
 
 @njit(**_OPTS)

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..graph import _format_shape
 from ..program import Program
+from .shape_check import check as _check_dims, input_groups
 
 NAME = "numpy"
 
@@ -25,6 +26,7 @@ class NumpyExecutable:
         for i, node in enumerate(program.nodes):
             self.steps.append((node, frees.get(i, [])))
         self.kernels = sum(1 for n in program.nodes if n.inputs or n.op.name == "full")
+        self._dim_groups = input_groups(program)  # None dims that must agree: checked first
 
     @property
     def source(self) -> str:
@@ -58,6 +60,8 @@ class NumpyExecutable:
         return "\n".join(lines) + "\n"
 
     def run(self, arrays: list, timings: dict | None = None):
+        if self._dim_groups:
+            _check_dims(self._dim_groups, arrays)
         env: dict = {}
         with np.errstate(all="ignore"):
             for node, free in self.steps:

@@ -5,8 +5,9 @@
     staticad compile MODULE:FUNCTION [--backend numpy|numba|cuda] [--emit-source PATH] [--dot PATH] [--json]
     staticad info [--json] [--probe-threads]
     staticad cache [info|clear]
+    staticad fuzz [-n N] [--seed S] [--batch B] [--out DIR]
 
-One module per subcommand (``bench``, ``compile``, ``info``, ``cache``), each with
+One module per subcommand (``bench``, ``compile``, ``info``, ``cache``, ``fuzz``), each with
 ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 ``main(argv=None) -> int`` returns the exit status instead of exiting, so it can be called
@@ -20,9 +21,9 @@ import argparse
 import os
 import sys
 
-from . import bench, cache, compile, info
+from . import bench, cache, compile, fuzz, info
 
-COMMANDS = {"bench": bench, "compile": compile, "info": info, "cache": cache}
+COMMANDS = {"bench": bench, "compile": compile, "info": info, "cache": cache, "fuzz": fuzz}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -21,6 +21,10 @@ import networkx as nx
 from .symshape import broadcast_sym, is_symbol, symbolic_shapes
 
 SINK_OPS = {"sum", "max", "min", "prod", "sum_to_like", "norm"}
+# Numba's compile time and memory grow faster than linearly with a function's length: one kernel
+# fusing a 1000-op elementwise chain took 23 GB and was killed. Past this many ops a kernel is
+# split (one stored intermediate per split, which is nothing beside hundreds of ops per element).
+MAX_KERNEL_OPS = 128
 SHAPE_ONLY_INPUTS = {
     "broadcast_like": {1}, "full_like": {0}, "sum_to_like": {1}, "reshape_like": {1},
     "getitem_grad": {1}, "count": {0},
@@ -106,6 +110,8 @@ def fuse_elementwise(program) -> KernelPlan:
 
     def place(node, space, inputs):
         for k in reversed(by_space.get(space, [])):
+            if len(k.members) + len(k.sinks) >= MAX_KERNEL_OPS:
+                continue  # full: the next value starts a kernel of its own
             if space == () and not any(i in k.members for i in inputs):
                 continue  # scalar work gains nothing from sibling fusion, and it adds false dependencies
             if not blocked(k, inputs):
@@ -238,9 +244,15 @@ def _mark_stores(program, kernels, kernel_of, sym):
     for k in kernels:
         for n in k.nodes():
             kernels_of.setdefault(n, []).append(k)
+    def needs_store(m, r):
+        # every kernel computing the reader must also compute m; a reader that is a library step
+        # (in no kernel), or computed (e.g. recomputed) in one kernel without m, reads the buffer
+        ks = kernels_of.get(r)
+        return not ks or any(m not in kk.members for kk in ks)
+
     for k in kernels:
         k.stored = [m for m in k.members if kernel_of.get(m) is k and (m in roots or any(
-            not any(m in kk.members for kk in kernels_of.get(r, ())) for r in readers.get(m, ())))]
+            needs_store(m, r) for r in readers.get(m, ())))]
 
 
 def _order_steps(program, kernels, kernel_of, sym):

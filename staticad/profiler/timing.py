@@ -77,6 +77,7 @@ class _Instrumented:
                 _cache.discard(module.__name__)
                 module, _path, _ = _cache.load_module(self.source)
                 module.entry.compile(sig)
+            _cache.record_compiled(module)  # the next process may load what Numba just wrote
         self.entry = module.entry
         hits = self.entry.stats.cache_hits
         self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
