@@ -153,7 +153,12 @@ class NumbaExecutable:
         except IndexError:
             ws = _NO_WORKSPACE
         if timings is None:
-            outs, need, wants_parallel = self.entry(*args, ws)
+            try:
+                outs, need, wants_parallel = self.entry(*args, ws)
+            except ValueError:
+                pool.append(ws)
+                self._name_mismatched_shapes(arrays)
+                raise
             pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
             if wants_parallel and not self.parallel_compiled:
                 self.entry = self._parallel_on_next_call
@@ -174,6 +179,12 @@ class NumbaExecutable:
         for v, old in zip(self._variables, saved):
             v._storage[...] = old
         return list(outs), []
+
+    def _name_mismatched_shapes(self, arrays):
+        """After the entry point found run-time dims that do not broadcast: the same error with
+        the shapes each input received (the generated code names only the dims)."""
+        from .shape_check import check, input_groups
+        check(input_groups(self.original), arrays)
 
     def rebind(self, program: Program) -> "NumbaExecutable":
         """This compiled function for a structurally identical ``program`` (same
