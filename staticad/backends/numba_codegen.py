@@ -787,8 +787,12 @@ class NumbaCodegen:
             # copies into the result, not np.concatenate of a tuple: numba types a tuple of n
             # arrays in O(n^2) (a 100-way concatenate took minutes to compile)
             ax = a["axis"] % node.ndim
-            w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
             offsets = self._concat_offsets(node.inputs, ax)
+            # the result's length along the axis is the last offset: its symbol may be this
+            # node's own (a run-time dim of a part), which cannot be read from the array being made
+            first = self.sym[node.inputs[0]]
+            shape = [offsets[-1] if d == ax else self.dim(first[d]) for d in range(node.ndim)]
+            w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
             for i, part in enumerate(node.inputs):
                 if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
                     w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
