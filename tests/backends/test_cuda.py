@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 
 import staticad as sad
+from staticad import fuzz
 from staticad.backends import cuda_backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,48 +315,15 @@ def test_cuda_kernels_compile_to_ptx_when_nvvm_is_installed():
 
 
 # --- random graphs -----------------------------------------------------------------------------------
-_UNARY = [sad.sin, sad.tanh, sad.exp, lambda t: t * t, sad.sigmoid, sad.relu, lambda t: -t, sad.abs]
-_BINARY = [sad.add, sad.subtract, sad.multiply, sad.maximum, lambda a, b: a / (1.5 + b * b)]
-
-
-@st.composite
-def random_graph(draw):
-    n_in = draw(st.integers(1, 3))
-    n_ops = draw(st.integers(4, 16))
-    shapes = [(4, 3), (3,), (4, 1), ()]
-    in_shapes = [draw(st.sampled_from(shapes)) for _ in range(n_in)]
-    recipe = []
-    for _ in range(n_ops):
-        kind = draw(st.sampled_from(["u", "u", "b", "b", "r", "m"]))
-        recipe.append((kind, draw(st.integers(0, 10**6)), draw(st.integers(0, 10**6))))
-    return in_shapes, recipe
+# the fuzzer's recipes and graph builder (staticad.fuzz), without control flow
+random_graph = lambda: fuzz.random_graph(kinds=["u", "u", "b", "b", "r", "m"])  # noqa: E731
 
 
 @needs_cuda
 @settings(max_examples=40 if FULL else 4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(random_graph())
 def test_random_graphs_agree(graph):
-    in_shapes, recipe = graph
-    phs = [sad.placeholder(s, "float64", name=f"in{i}") for i, s in enumerate(in_shapes)]
-    pool = list(phs)
-    for kind, a, b in recipe:
-        x, y = pool[a % len(pool)], pool[b % len(pool)]
-        if kind == "u":
-            pool.append(_UNARY[b % len(_UNARY)](x))
-        elif kind == "b":
-            try:
-                np.broadcast_shapes(x.shape, y.shape)
-            except ValueError:
-                continue
-            pool.append(_BINARY[a % len(_BINARY)](x, y))
-        elif kind == "r" and x.ndim:
-            pool.append(sad.sum(x, axis=b % x.ndim, keepdims=bool(a % 2)))
-        elif kind == "m" and x.ndim == 2 and x.shape[1] == 3:
-            pool.append(x @ sad.constant(np.linspace(-1, 1, 6).reshape(3, 2)))
-    loss = sum(sad.sum(t) for t in pool[len(phs):][-3:]) if len(pool) > len(phs) else sad.sum(phs[0])
-    outs = [loss] + sad.grad(loss, phs)
-    rng = np.random.default_rng(len(recipe))
-    vals = [rng.uniform(-1, 1, s) for s in in_shapes]
+    phs, outs, vals = fuzz.build(graph)
     ref = sad.function(phs, outs, backend="numpy")(*vals)
     got = sad.function(phs, outs, backend="cuda")(*vals)
     for r, g in zip(ref, got):
