@@ -17,6 +17,7 @@ Who may write the directory, and the HMAC check of Numba's files before they are
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
@@ -46,6 +47,7 @@ def cache_dir() -> Path:
     return _guard.secure_root(path.absolute())
 
 
+@functools.lru_cache(maxsize=None)
 def _runtime_fingerprint() -> str:
     """Generated modules call these helper modules: a change in them must miss the cache."""
     from . import numba_math, numba_runtime
@@ -63,6 +65,11 @@ def key_for(source: str) -> str:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
+
+
+def module_name(source: str) -> str:
+    """The name :func:`load_module` gives the module of ``source``."""
+    return f"{PACKAGE}.staticad_gen_{key_for(source)}"
 
 
 def _valid(path: Path, text: str) -> bool:
@@ -107,10 +114,13 @@ def modules_dir() -> Path:
     return mdir
 
 
-def load_module(source: str):
+def load_module(source: str, requires=()):
     """The module for ``source``: its file in the cache written first when missing or different,
-    Numba's compiled files of it checked (unverified ones deleted). Returns ``(module, path, existed)``.
+    Numba's compiled files of it checked (unverified ones deleted). ``requires``: sources of the
+    modules it imports (the kernel library), loaded first. Returns ``(module, path, existed)``.
     """
+    for lib in requires:
+        load_module(lib)
     key = key_for(source)
     stem = f"staticad_gen_{key}"
     name = f"{PACKAGE}.{stem}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 import warnings
 import weakref
@@ -81,7 +82,7 @@ class NumbaExecutable:
         self._program, self.pass_report = optimize(program)
         self._plan = fuse_elementwise(self._program)
         self.nodes_after_passes = len(self._program.nodes)
-        self.source, self.args, swaps = generate(self.plan)
+        self.module_source, self.args, swaps, self.library_sources = generate(self.plan)
         self.kernels = len(self.plan.kernels)
         self.fused_ops = self.plan.fused_ops
         self._variables = [node for _, node in self.args if node.op.name == "variable"]
@@ -97,7 +98,7 @@ class NumbaExecutable:
         # buffer from the pool and gives it back, so calls from several threads never share one
         # (list.pop/append are atomic); a call finding the pool empty starts with no buffer.
         self._workspaces = []
-        self.module, self.path, _ = _cache.load_module(self.source)
+        self.module, self.path, _ = _cache.load_module(self.module_source, requires=self.library_sources)
         self._sig = sig
         self.entry = self._serial_entry = self._compile("entry")
         # the threaded variant, compiled when a call first reports a loop large enough for it
@@ -130,14 +131,26 @@ class NumbaExecutable:
             warnings.warn(f"staticad: numba cache for {self.path.name} unusable ({exc}); recompiling",
                           RuntimeWarning)
             _cache.discard(self.module.__name__)
-            self.module, self.path, _ = _cache.load_module(self.source)
+            for lib in self.library_sources:
+                _cache.discard(_cache.module_name(lib))
+            self.module, self.path, _ = _cache.load_module(self.module_source, requires=self.library_sources)
             entry = getattr(self.module, name)
             entry.compile(sig)
         hits = entry.stats.cache_hits
         self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
         if not self.cache_hit:
             _cache.record_compiled(self.module)
+            for lib in self.library_sources:  # the kernels it compiled (or found) on the way
+                _cache.record_compiled(sys.modules[_cache.module_name(lib)])
         return entry
+
+    @property
+    def source(self) -> str:
+        """The generated code: the entry point's module, then each kernel-library module it imports."""
+        parts = [self.module_source]
+        for lib in self.library_sources:
+            parts.append(f"# ---- {_cache.module_name(lib)} " + "-" * 40 + "\n" + lib)
+        return "\n\n".join(parts)
 
     def run(self, arrays: list, timings=None):
         args = arrays

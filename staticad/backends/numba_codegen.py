@@ -1,15 +1,15 @@
 """Code generation for the Numba CPU backend: a :class:`KernelPlan` -> readable Python source.
 
 The whole function becomes ONE ``@njit`` entry point: a call crosses from Python to native code
-once. Each loop kernel is a plain loop nest over sizes read at run time (a ``None`` dim never
-recompiles); when every operand is a contiguous array of the iteration shape the kernel takes a
-flat 1-D loop that LLVM vectorizes, otherwise a nested loop with broadcasting indices.
-Library steps (matmul via BLAS ``np.dot``, views, indexing) are one statement each.
+once. Each loop kernel is a call of a function of the kernel library (:mod:`.numba_kernels`):
+a plain loop nest over sizes read at run time (a ``None`` dim never recompiles); when every
+operand is a contiguous array of the iteration shape the kernel takes a flat 1-D loop that
+LLVM vectorizes, otherwise a nested loop with broadcasting indices. Library steps (matmul via
+BLAS, views, indexing) are one statement each.
 """
 from __future__ import annotations
 
 import keyword
-import math
 import re
 
 import numpy as np
@@ -17,103 +17,35 @@ import numpy as np
 from ..ops.shape import index_of
 from ..passes.fuse import KernelPlan, LoopKernel, is_member_op, shape_only
 from ..passes.symshape import is_symbol
+from . import cache as _cache
+from .numba_kernels import KernelLibraryMixin
+from .numba_segments import split as split_function
+from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64,  # noqa: F401
+                           _int64_tuple, _keeps_float_dtype, _split_tuple, _tuple, _variant, _Writer, literal)
 
-VIEW_OPS = {"transpose", "getitem", "stop_gradient"}
 # library steps whose result may share memory with an input
 ALIASING_OPS = {"transpose", "getitem", "stop_gradient", "reshape", "reshape_like", "expand_dims", "squeeze",
                 "concat_part"}
-BLOCK = 4096
-PARALLEL_MIN = 1 << 17
-INLINE_MAX = 4096  # static loop sizes up to this stay inline in the entry point
 RESERVED = {"np", "math", "_rt", "njit", "entry"}
 CONTROL_OPS = {"while_loop", "cond", "tuple_get", "stack_read", "stack_scatter"}
 
 
-def literal(value, dtype) -> str:
-    dt = np.dtype(dtype)
-    if dt.kind == "b":
-        return "True" if value else "False"
-    if dt.kind == "f":
-        v = float(value)
-        if math.isnan(v):
-            text = "math.nan"
-        elif math.isinf(v):
-            text = "math.inf" if v > 0 else "-math.inf"
-        else:
-            text = repr(v)
-        return f"np.{dt.name}({text})"
-    return f"np.{dt.name}({int(value)})"
-
-
-def _tuple(items) -> str:
-    items = list(items)
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-
-
-def _int64(expr: str) -> str:
-    """``expr`` typed int64 for numba when it is a constant (see NumbaCodegen.shape_arg)."""
-    return f"np.int64({expr})" if re.fullmatch(r"[\d\s*+()-]+", expr) else expr
-
-
-# Fused-loop values are typed: each operand text has its node's dtype (arrays, ``np.float32(..)``
-# literals, ``.item()`` scalars, earlier values). Where numba's arithmetic already gives the
-# value's dtype, no cast is written: every ``np.float32(..)`` is one more call for numba to type,
-# and typing is most of a large kernel's compile time.
-_FLOAT_PRESERVING = frozenset({"add", "subtract", "multiply", "divide", "negative", "square"})
-
-
-def _cast_to(text: str, dtype, target) -> str:
-    return text if np.dtype(dtype) == np.dtype(target) else f"np.{np.dtype(target).name}({text})"
-
-
-def _keeps_float_dtype(m) -> bool:
-    """Whether numba computes member ``m`` in its own dtype without a cast: float arithmetic on
-    operands of that same dtype, and the vectorizable math helpers (``_nm.*_f32/_f64``)."""
-    if m.dtype.kind != "f" or m.dtype.name not in ("float32", "float64"):
-        return False
-    if m.op.extra.get("vector_math"):
-        return True
-    return m.op.name in _FLOAT_PRESERVING and all(i.dtype == m.dtype for i in m.inputs)
-
-
-def _split_tuple(text: str) -> list:
-    """The items of a tuple text made by _tuple (dims: names and integer expressions)."""
-    return [d.strip() for d in text.strip()[1:-1].split(",") if d.strip()]
-
-
-def _int64_tuple(items) -> str:
-    return _tuple(_int64(d) for d in items)
-
-
-# Lines only the parallel entry point (``entry_par``) or only the serial one (``entry``) has.
-_PAR_ONLY, _SERIAL_ONLY = "\x00P", "\x00S"
-
-
-class _Writer:
-    def __init__(self):
-        self.lines: list[str] = []
-        self.indent = 1
-        self.only = ""  # _PAR_ONLY / _SERIAL_ONLY while writing lines of one variant
-
-    def __call__(self, line: str = ""):
-        self.lines.append(self.only + ("    " * self.indent + line if line else ""))
-
-
-def _variant(lines, parallel: bool) -> list:
-    """The lines of one entry-point variant: the other variant's lines dropped, markers removed."""
-    keep, drop = (_PAR_ONLY, _SERIAL_ONLY) if parallel else (_SERIAL_ONLY, _PAR_ONLY)
-    return [l[len(keep):] if l.startswith(keep) else l for l in lines if not l.startswith(drop)]
-
-
-class NumbaCodegen:
+class NumbaCodegen(KernelLibraryMixin):
     """Turns a plan into module source; ``args`` lists the entry point's parameters in order."""
 
-    def __init__(self, plan: KernelPlan, profile: bool = False, prefix: str = "", module_names=None):
+    INLINE_MAX = INLINE_MAX
+    PARALLEL_MIN = PARALLEL_MIN
+
+    def __init__(self, plan: KernelPlan, profile: bool = False, prefix: str = "", module_names=None,
+                 library=None):
         self.plan = plan
         # sub-graphs of control nodes become functions of the same module: names of module-level
         # functions are shared between the codegens of one module, kernel names carry a prefix
         self.prefix = prefix
         self.module_names: dict = module_names if module_names is not None else {}
+        # the kernel library this module calls: canonical kernel text -> (function name, module
+        # source); shared with the codegens of its sub-graph functions
+        self.library: dict = library if library is not None else {}
         self.subfunctions: dict = {}  # id(SubGraph) -> (function name, constant nodes it takes)
         self.c_outputs = False  # sub-graph functions return C-contiguous arrays only
         # profile=True: an instrumented variant (staticad.profiler) that times every step with
@@ -144,10 +76,8 @@ class NumbaCodegen:
                                    for st in plan.steps) and not _subgraphs_use_blas(plan.steps)
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
-        self.kernel_functions: list = []  # flat loops, each its own jitted function
-        self._flat_functions: dict = {}  # (kernel, loop) -> (function name, params, totals)
-        self._inline_values: set = set()
-        self._offsets: dict = {}  # concatenated parts -> names of their running offsets  # value names already assigned in the function being written
+        self.kernel_functions: list = []  # sub-graph functions of this module (lines each)
+        self._offsets: dict = {}  # concatenated parts -> names of their running offsets
         # the module's entry point also returns whether a loop wanted threads (see generate);
         # sub-graph functions return (outputs, workspace bytes) only
         self.flag_return = not prefix
@@ -239,25 +169,37 @@ class NumbaCodegen:
             "from numba import njit" + (", prange" if self.uses_prange else ""),
             "from staticad.backends import numba_runtime as _rt",
             "from staticad.backends import numba_math as _nm",
-        ] + self._profile_head() + [
+        ] + self._profile_head() + self.library_imports() + [
             "",
             f"BLOCK = {BLOCK}  # elements per block of a flat loop (partial sums, parallel chunks)",
             f"PARALLEL_MIN = {PARALLEL_MIN}  # smaller flat loops stay serial: threads cost more than they save",
             "",
             "",
         ]
+        segments: dict = {}  # segment text -> name, across the functions of this module
         for fn_lines in self.kernel_functions:
-            head += fn_lines + ["", ""]
+            head += split_function(fn_lines, segments) + ["", ""]
         if self.profile or not any(l.startswith((_PAR_ONLY, _SERIAL_ONLY)) for l in lines):
             # one entry point (the instrumented build times the loops a large input takes)
-            return "\n".join(head + _variant(lines, parallel=True)) + "\n"
+            return "\n".join(head + split_function(_variant(lines, parallel=True), segments)) + "\n"
         # ``entry`` runs every loop serially and only reports (its last result) that a loop was
         # large enough for threads; ``entry_par`` (loops on threads above PARALLEL_MIN) is then
         # compiled on the next call. numba's parallel=True lowering is most of a cold compile
         # (chain: 8.8 s with it, 3.0 s without), and small inputs never need it.
         par = _variant(lines, parallel=True)
         par[1] = par[1].replace("def entry(", "def entry_par(", 1)
-        return "\n".join(head + _variant(lines, parallel=False) + ["", ""] + par) + "\n"
+        return "\n".join(head + split_function(_variant(lines, parallel=False), segments) + ["", ""]
+                         + split_function(par, segments)) + "\n"
+
+    def library_sources(self) -> list:
+        """Sources of the kernel-library modules this module imports (load them first)."""
+        return [src for _, src in self.library.values()]
+
+    def library_imports(self) -> list:
+        lines = []
+        for fn, src in sorted(self.library.values()):
+            lines.append(f"from {_cache.module_name(src)} import {fn}")
+        return ["# loop kernels: the kernel library (see staticad.backends.numba_kernels)"] + lines if lines else []
 
     def function_lines(self, fn_name: str) -> list:
         """The jitted function computing the plan (its kernels go to ``self.kernel_functions``)."""
@@ -295,7 +237,7 @@ class NumbaCodegen:
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
-            "    ws_used = np.int64(0)  # bytes of the workspace (internal buffers) this call needs",
+            "    ws_used = _rt.ws_counter()  # [bytes of the workspace (internal buffers) this call needs]",
         ] + (["    wants_parallel = False  # a loop ran serially that entry_par runs on threads"]
              if self.flag_return else []) + (
             [f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]
@@ -362,16 +304,12 @@ class NumbaCodegen:
         """An internal buffer carved from the workspace the caller keeps between calls (fresh
         large allocations cost a page fault per 4 KiB on every call); when the workspace is too
         small this call allocates, and reports the size it needs so the next call fits."""
-        w = self.w
-        size = " * ".join(f"({d})" for d in shape_t.strip("(),").split(", ") if d) or "1"
-        off = self.fresh_name("ws_off")
-        w(f"{off} = ws_used")
-        nbytes = self.fresh_name("ws_n")
-        w(f"{nbytes} = np.int64(({size}) * {np.dtype(dtype).itemsize})")
-        w(f"ws_used = {off} + (({nbytes} + 63) // 64) * 64")
-        w(f"{name} = _rt.ws_array(ws, {off}, {nbytes}, {_int64_tuple(_split_tuple(shape_t))}, np.{dtype})")
-        if fill is not None:
-            w(f"_rt.fill({name}, {fill})")
+        dt = np.dtype(dtype)
+        args = f"ws, ws_used, {_int64_tuple(_split_tuple(shape_t))}, np.{dt.name}, np.int64({dt.itemsize})"
+        if fill is None:
+            self.w(f"{name} = _rt.ws_array({args})")
+        else:
+            self.w(f"{name} = _rt.ws_filled({args}, np.{dt.name}({fill}))")
 
     def _only_in_loops(self, node) -> bool:
         for user in self.program.nodes:
@@ -379,277 +317,6 @@ class NumbaCodegen:
                 if i is node and not (user in self.plan.kernel_of or shape_only(user, k)):
                     return False
         return node not in set(self.program.roots)
-
-    # --- loop kernels ---------------------------------------------------------------------------
-    def emit_kernel(self, k: LoopKernel):
-        w = self.w
-        S = k.sym
-        r = len(S)
-        names = ", ".join(self.ident(n) for n in k.members)
-        sinks = ", ".join(self.ident(n) for n in k.sinks)
-        w("")
-        w(f"# {k.name}: loop over {self._sym_text(S)}"
-          + (f"; fuses {names}" if names else "") + (f"; reduces into {sinks}" if sinks else ""))
-        D = [self.dim(d) for d in S]
-        shape_t = _tuple(D)
-        for m in k.stored:
-            self._allocate(m, shape_t)
-            self.fresh.add(m)
-        # operands
-        arrays, scalars = [], {}
-        for o in k.operands:
-            if o in self.inline:
-                scalars[o] = literal(o.attrs["value"].item(), o.dtype)
-            elif o.static_size == 1:  # one value broadcast over the loop: read it once
-                s = self.fresh_name("s")
-                w(f"{s} = {self.ident(o)}.item()")
-                scalars[o] = s
-            else:
-                if o in self.noncontig:
-                    w(f"{self.ident(o)}_c = _rt.contiguous({self.ident(o)})")
-                arrays.append(o)
-        arr_name = {o: (self.ident(o) + "_c" if o in self.noncontig else self.ident(o)) for o in arrays}
-        # accumulators
-        accs = {}
-        for s in k.sinks:
-            accs[s] = self._init_acc(s, k)
-        # flat path possible? A loop of a few static elements stays inline in the entry point:
-        # its own jitted function would cost more compile time than vectorizing it saves.
-        static = int(np.prod([int(d) for d in D])) if all(d.isdigit() for d in D) else None
-        flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
-            a["sym"] == () or len(a["sym"]) == r for a in accs.values()) and (
-            static is None or static > INLINE_MAX)
-        if flat:
-            conds = [f"{arr_name[o]}.shape == {shape_t}" for o in arrays if self.sym[o] != S]
-            conds += [f"{a['name']}.shape == {shape_t}" for a in accs.values() if a["array"] and a["sym"] != S]
-            size = " * ".join(D) if D else "1"
-            if conds:
-                w(f"if {' and '.join(conds)}:")
-                w.indent += 1
-            for o in arrays:
-                w(f"{arr_name[o]}_f = {arr_name[o]}.reshape({size})")
-            for m in k.stored:
-                w(f"{self.ident(m)}_f = {self.ident(m)}.reshape({size})")
-            for a in accs.values():
-                if a["array"]:
-                    w(f"{a['name']}_f = {a['name']}.reshape({size})")
-            flat_reads = {o: f"{arr_name[o]}_f[k]" for o in arrays}
-            parallel = self.parallel_ok and all(
-                s.op.name in ("sum", "sum_to_like", "norm", "prod") for s in k.sinks)
-            if parallel and (static is None or static >= PARALLEL_MIN):
-                self.uses_prange = True
-                w.only = _PAR_ONLY  # a known size gets only the loop it takes
-                if static is None:
-                    w(f"if {size} >= PARALLEL_MIN:")
-                    w.indent += 1
-                self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "prange")
-                if static is None:
-                    w.indent -= 1
-                    w("else:")
-                    w.indent += 1
-                    self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
-                    w.indent -= 1
-                w.only = _SERIAL_ONLY
-                if static is None:
-                    w(f"if {size} >= PARALLEL_MIN:")
-                    w("    wants_parallel = True")
-                else:
-                    w("wants_parallel = True")
-                self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
-                w.only = ""
-            else:
-                self._emit_flat_blocks(k, flat_reads, scalars, accs, size, "range")
-            if conds:
-                w.indent -= 1
-                w("else:")
-                w.indent += 1
-                self._emit_nd(k, arrays, arr_name, scalars, accs, D)
-                w.indent -= 1
-        else:
-            self._emit_nd(k, arrays, arr_name, scalars, accs, D)
-        for s in k.sinks:
-            self._finish_acc(s, accs[s], D)
-
-    def _emit_flat_blocks(self, k, reads, scalars, accs, size, loop):
-        """Flat loop in blocks of BLOCK elements, as a separate jitted function called here.
-
-        Why a function: LLVM vectorizes the loop over arrays that arrive as arguments, but not
-        over views made by ``reshape`` in the same function (measured 4x on the chain kernel).
-        Scalar reductions store each element's contribution in a per-block buffer that a helper
-        compiled with 'reassoc' reduces (blocked summation: error grows with the number of
-        blocks, not of elements); with ``prange`` the blocks run on several threads.
-        """
-        caller = self.w
-        key = (k.name, loop)
-        if key in self._flat_functions:  # both entry-point variants call the serial loop
-            fn, params, totals = self._flat_functions[key]
-        else:
-            self.w = _Writer()
-            fn, params, totals = self._flat_function(k, reads, scalars, accs, loop)
-            self._flat_functions[key] = fn, params, totals
-        self.w = caller
-        result = self.fresh_name("r")
-        caller(f"{result} = {fn}({', '.join([_int64(size)] + params[1:])})")
-        for i, (s, _) in enumerate(totals):
-            self._combine(s, accs[s]["name"], f"{result}[{i}]")
-
-    def _flat_function(self, k, reads, scalars, accs, loop):
-        """Writes the jitted function of a flat loop; returns (name, params, scalar totals)."""
-        fn = f"{self.prefix}{k.name}_flat" + ("_par" if loop == "prange" else "")
-        params = ["n"] + [r.split("[")[0] for r in reads.values()]
-        params += [f"{self.ident(m)}_f" for m in k.stored]
-        params += [f"{a['name']}_f" for a in accs.values() if a["array"]]
-        params += [v for v in scalars.values() if v.isidentifier() and not keyword.iskeyword(v)]  # True/False literals stay inline
-        params = list(dict.fromkeys(params))
-        w = self.w
-        w.indent = 1
-        staged, totals = {}, []
-        for s, a in accs.items():
-            if not a["array"]:
-                t = self.fresh_name("total")
-                w(f"{t} = np.{self._acc_dtype(s)}({self._acc_init(s)})")
-                totals.append((s, t))
-        w(f"for blk in {loop}((n + BLOCK - 1) // BLOCK):")
-        w.indent += 1
-        # Unsigned bounds: LLVM then knows every index is non-negative and vectorizes the loop
-        # with plain vector loads; with signed ones numba's negative-index wraparound turned it
-        # into gathers and scatters, 5x slower (measured on a 1e5-element axpy kernel).
-        w("k0 = np.uint64(blk * BLOCK)")
-        w("k1 = np.uint64(_rt.min_int(blk * BLOCK + BLOCK, n))")
-        for s, a in accs.items():
-            if not a["array"]:
-                b = self.fresh_name("blk_vals")
-                w(f"{b} = _rt.empty(np.int64(BLOCK), np.{self._acc_dtype(s)})")
-                staged[s] = dict(a, name=f"{b}[k - k0]", staged=b)
-        body_accs = {s: staged.get(s, a) for s, a in accs.items()}
-        # A block is idempotent unless it adds into array accumulators: only then can it be redone.
-        fast_trig = self._fast_trig_members(k) if not any(a["array"] for a in accs.values()) else []
-        if fast_trig:
-            w("n_slow = 0  # arguments of sin/cos/tan outside the fast range (or inf/NaN) in this block")
-        w("for k in range(k0, k1):")
-        w.indent += 1
-        self._emit_body(k, reads, scalars, body_accs, "k", flat=True, r=len(k.sym), fast_trig=fast_trig)
-        w.indent -= 1
-        if fast_trig:
-            w("if n_slow > 0:  # redo the block with the full-range reduction")
-            w.indent += 1
-            w("for k in range(k0, k1):")
-            w.indent += 1
-            self._emit_body(k, reads, scalars, body_accs, "k", flat=True, r=len(k.sym), suffix="r")
-            w.indent -= 2
-        for s, t in totals:
-            self._combine(s, t, f"_rt.block_{self._block_kind(s)}({staged[s]['staged']}, np.int64(k1 - k0))")
-        w.indent -= 1
-        w(f"return {_tuple([t for _, t in totals] or ['0'])}")
-        flags = ', parallel=True' if loop == "prange" else ''
-        self.kernel_functions.append(
-            [f'@njit(cache=True, error_model="numpy", fastmath={{"contract"}}{flags})',
-             f"def {fn}({', '.join(params)}):"] + w.lines)
-        return fn, params, totals
-
-    def _block_kind(self, s):
-        return {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod"}.get(s.op.name, s.op.name)
-
-    def _combine(self, s, total, part):
-        op = s.op.name
-        if op in ("sum", "sum_to_like", "norm"):
-            self.w(f"{total} += {part}")
-        elif op == "prod":
-            self.w(f"{total} *= {part}")
-        elif op == "max":
-            self.w(f"{total} = _rt.maximum({total}, {part})")
-        elif op == "min":
-            self.w(f"{total} = _rt.minimum({total}, {part})")
-
-    def _sym_text(self, S) -> str:
-        return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
-
-    def _emit_nd(self, k, arrays, arr_name, scalars, accs, D):
-        w = self.w
-        S = k.sym
-        r = len(S)
-        reads = {}
-        for o in arrays:
-            reads[o] = f"{arr_name[o]}[{self._index(self.sym[o], S, arr_name[o], D)}]"
-        for s, a in accs.items():
-            if a["array"]:
-                a["nd_index"] = self._index(a["sym"], S, a["name"], D)
-        for p in range(r):
-            w(f"for i{p} in range({D[p]}):")
-            w.indent += 1
-        # values of loops inline in one function get names of their own (v5, then v5_k3 in a
-        # later kernel recomputing it): a name assigned twice makes numba's SSA pass revisit
-        # the whole function for it, quadratic in the size of the entry point
-        suffix = f"_k{k.name[len('kernel'):]}" if any(
-            f"v{self.order[m]}" in self._inline_values for m in k.members) else ""
-        self._inline_values.update(f"v{self.order[m]}" for m in k.members)
-        self._emit_body(k, reads, scalars, accs, ", ".join(f"i{p}" for p in range(r)) if r else "()",
-                        flat=False, r=r, suffix=suffix)
-        w.indent -= r
-
-    def _index(self, osym, S, arr, D) -> str:
-        r, ro = len(S), len(osym)
-        parts = []
-        for j in range(ro):
-            p = j + r - ro
-            dj = osym[j]
-            if dj == S[p]:
-                parts.append(f"i{p}")
-            elif dj == 1:
-                parts.append("0")
-            else:
-                m = self.fresh_name("m")
-                self.w(f"{m} = 0 if {arr}.shape[{j}] == 1 else 1")
-                self.w(f"if {m} == 1 and {arr}.shape[{j}] != {D[p]}:")
-                self.w(f"    raise ValueError(\"run-time shape of {arr} does not broadcast in this kernel\")")
-                parts.append(f"i{p} * {m}")
-        return ", ".join(parts) if parts else "()"
-
-    def _fast_trig_members(self, k) -> list:
-        """float32 sin/cos/tan members of ``k`` that can use numba_math's fast-range variants."""
-        from . import numba_math
-        return [m for m in k.members if m.op.extra.get("vector_math") is not None
-                and (m.op.extra["vector_math"], m.dtype.name) in numba_math.FAST_FUNCS]
-
-    def _emit_body(self, k, reads, scalars, accs, store_index, flat, r, fast_trig=(), suffix=""):
-        """One iteration of kernel ``k``. ``fast_trig`` members call the fast-range variants and
-        count the arguments outside their range into ``n_slow``. Value names end in ``suffix``."""
-        w = self.w
-        members = set(k.members)
-        fast = set(fast_trig)
-
-        def val(i):
-            if i in members:
-                return f"v{self.order[i]}{suffix}"
-            if i in scalars:
-                return scalars[i]
-            return reads[i]
-
-        for m in k.members:
-            if m in fast:
-                arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
-                # branch-free (NaN counts too): a conditional expression per trig call made
-                # numba's SSA pass quadratic in the size of the fused body
-                w(f"n_slow += not abs({arg}) <= _nm.TRIG_FAST_LIMIT_F32")
-                expr = f"_nm.{m.op.extra['vector_math']}_fast_f32({arg})"
-            else:
-                expr = self._member_expr(m, val)
-            v = f"v{self.order[m]}{suffix}"
-            if m.dtype.kind == "b" or _keeps_float_dtype(m):
-                w(f"{v} = {expr}")
-            else:
-                w(f"{v} = np.{m.dtype.name}({expr})")
-            if m in k.stored:
-                target = f"{self.ident(m)}_f[k]" if flat else f"{self.ident(m)}[{store_index}]"
-                w(f"{target} = {v}")
-        for s in k.sinks:
-            x = val(s.inputs[0])
-            a = accs[s]
-            if a["array"]:
-                slot = f"{a['name']}_f[k]" if flat else f"{a['name']}[{a['nd_index']}]"
-            else:
-                slot = a["name"]
-            self._accumulate(s, slot, x, staged="staged" in a)
 
     def _member_expr(self, m, val) -> str:
         name = m.op.name
@@ -665,6 +332,23 @@ class NumbaCodegen:
             arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
             return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}({arg})"
         return m.op.expr.format(*[val(i) for i in m.inputs])
+
+    def _sym_text(self, S) -> str:
+        return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
+
+    def _block_kind(self, s):
+        return {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod"}.get(s.op.name, s.op.name)
+
+    def _combine(self, s, total, part):
+        op = s.op.name
+        if op in ("sum", "sum_to_like", "norm"):
+            self.w(f"{total} += {part}")
+        elif op == "prod":
+            self.w(f"{total} *= {part}")
+        elif op == "max":
+            self.w(f"{total} = _rt.maximum({total}, {part})")
+        elif op == "min":
+            self.w(f"{total} = _rt.minimum({total}, {part})")
 
     # --- reductions ---------------------------------------------------------------------------------
     def _acc_sym(self, s):
@@ -945,7 +629,7 @@ class NumbaCodegen:
                     w(f"{self.ident(var)}[...] = {name}")
         if self.profile:
             self._profile_end(len(self.plan.steps))
-        w(f"return {_tuple(outs)}, ws_used" + (", wants_parallel" if self.flag_return else "")
+        w(f"return {_tuple(outs)}, ws_used[0]" + (", wants_parallel" if self.flag_return else "")
           + (", _prof" if self.profile else ""))
 
     # --- profiling (instrumented variant only) ------------------------------------------------------
@@ -988,8 +672,9 @@ def _subgraphs_use_blas(steps) -> bool:
 
 
 def generate(plan: KernelPlan):
-    """Source text, the entry point's argument list ``[(ident, node)]`` and its swap buffers
-    ``[(ident, Variable)]`` (passed after the arguments, before the workspace)."""
+    """Source text, the entry point's argument list ``[(ident, node)]``, its swap buffers
+    ``[(ident, Variable)]`` (passed after the arguments, before the workspace) and the sources
+    of the kernel-library modules it imports."""
     cg = NumbaCodegen(plan)
     src = cg.generate()
-    return src, cg.args, cg.swaps
+    return src, cg.args, cg.swaps, cg.library_sources()

@@ -182,12 +182,33 @@ def scalar_array(value, dtype):
 
 
 @njit(**_OPTS)
-def ws_array(ws, offset, nbytes, shape, dtype):
-    """An array of ``shape`` carved from the workspace at ``offset``, or a fresh one when the
-    workspace is too small (the entry point then reports the size it needs)."""
-    if offset + nbytes <= ws.size:
-        return ws[offset:offset + nbytes].view(dtype).reshape(shape)
+def ws_counter():
+    """``[bytes of the workspace taken so far]``: one per generated function and call."""
+    return np.zeros(1, np.int64)
+
+
+@njit(**_OPTS)
+def ws_array(ws, taken, shape, dtype, itemsize):
+    """An array of ``shape`` carved from the workspace after the ``taken[0]`` bytes already
+    used (64-byte aligned), or a fresh one when the workspace is too small (the function then
+    reports the size it needs). One call per buffer: every statement of a generated entry
+    point costs compile time (a running offset in the caller took a dozen)."""
+    n = itemsize
+    for d in shape:
+        n *= d
+    offset = taken[0]
+    taken[0] = offset + ((n + 63) // 64) * 64
+    if offset + n <= ws.size:
+        return ws[offset:offset + n].view(dtype).reshape(shape)
     return np.empty(shape, dtype)
+
+
+@njit(**_OPTS)
+def ws_filled(ws, taken, shape, dtype, itemsize, value):
+    """:func:`ws_array` filled with ``value`` (an accumulator's identity)."""
+    a = ws_array(ws, taken, shape, dtype, itemsize)
+    a[...] = value
+    return a
 
 
 @njit(**_OPTS)

@@ -39,6 +39,7 @@ class _Instrumented:
     plus a timer around every step; ``run`` returns the outputs and the per-step timings."""
 
     def __init__(self, ex):
+        import sys
         import warnings
 
         import numba
@@ -68,16 +69,19 @@ class _Instrumented:
         sig = tuple(array_type(node) for _, node in ex.args + cg.swaps) + (numba.types.Array(numba.uint8, 1, "C"),)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", numba.NumbaPerformanceWarning)
-            module, _path, _ = _cache.load_module(self.source)
+            libs = cg.library_sources()
+            module, _path, _ = _cache.load_module(self.source, requires=libs)
             try:
                 module.entry.compile(sig)
             except Exception as exc:  # a broken on-disk cache entry: rebuild it once
                 if not isinstance(exc, (OSError, EOFError, ValueError)) and "cache" not in str(exc).lower():
                     raise
-                _cache.discard(module.__name__)
-                module, _path, _ = _cache.load_module(self.source)
+                for m in [module.__name__] + [_cache.module_name(lib) for lib in libs]:
+                    _cache.discard(m)
+                module, _path, _ = _cache.load_module(self.source, requires=libs)
                 module.entry.compile(sig)
-            _cache.record_compiled(module)  # the next process may load what Numba just wrote
+            for m in [module] + [sys.modules[_cache.module_name(lib)] for lib in libs]:
+                _cache.record_compiled(m)  # the next process may load what Numba just wrote
         self.entry = module.entry
         hits = self.entry.stats.cache_hits
         self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)

@@ -56,6 +56,16 @@ def copy(warm, tmp_path):
     return dst
 
 
+def _entry_module(root):
+    """The entry point's module (the others are the kernel library it imports)."""
+    (py,) = [p for p in (root / "modules").glob("staticad_gen_*.py") if "def entry(" in p.read_text()]
+    return py
+
+
+def _manifest(root):
+    return _entry_module(root).with_suffix(".hmac")
+
+
 def _compiled(root, suffix):
     files = sorted((root / "modules" / "__pycache__").glob(f"staticad_gen_*{suffix}"))
     assert files, f"no {suffix} file in the warmed cache"
@@ -133,7 +143,7 @@ def test_corrupt_numba_file_is_a_warning_and_a_rebuild(copy, suffix, how):
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
 @pytest.mark.parametrize("what", ["key", "manifest"])
 def test_a_corrupt_key_or_manifest_is_a_rebuild(copy, what, how):
-    target = copy / cache_guard.KEY if what == "key" else next((copy / "modules").glob("*.hmac"))
+    target = copy / cache_guard.KEY if what == "key" else _manifest(copy)
     _corrupt(target, how)
     out = _run(copy)
     assert out.returncode == 0 and "cache_hit False" in out.stdout, out.stderr
@@ -143,7 +153,7 @@ def test_a_corrupt_key_or_manifest_is_a_rebuild(copy, what, how):
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
 def test_a_corrupt_pyc_is_never_read(copy, how):
-    (py,) = (copy / "modules").glob("staticad_gen_*.py")
+    py = _entry_module(copy)
     pyc = copy / "modules" / "__pycache__" / f"{py.stem}.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"
     pyc.write_bytes(b"\x00garbage" * 10)
     _corrupt(pyc, how)
@@ -157,7 +167,7 @@ def test_a_forged_manifest_without_the_key_does_not_verify(copy, tmp_path):
     marker = tmp_path / "payload-ran"
     (index,) = [f for f in _compiled(copy, ".nbi") if ".entry-" in f.name]
     _plant_index(index, marker)
-    (manifest,) = (copy / "modules").glob("*.hmac")
+    manifest = _manifest(copy)
     import hashlib
     import json
     sums = json.loads(manifest.read_text())
@@ -273,7 +283,7 @@ def test_another_account_cannot_plant_code_in_a_loosened_cache(warm):
         key = os.urandom(32)
         (base / "evil.key").write_bytes(key)
         (base / "evil.hmac").write_text(json.dumps({index.name: hmac.new(key, evil.read_bytes(), hashlib.sha256).hexdigest()}))
-        (manifest,) = (root / "modules").glob("*.hmac")
+        manifest = _manifest(root)
         planted = _as_nobody(f"rm -f {root}/key {index} {manifest} && cp {base}/evil.key {root}/key && "
                              f"cp {evil} {index} && cp {base}/evil.hmac {manifest} && echo planted")
         if planted.returncode != 0 or "planted" not in planted.stdout:

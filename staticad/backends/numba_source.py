@@ -1,0 +1,87 @@
+"""Text helpers shared by the Numba backend's code generators (entry point and kernel library)."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+BLOCK = 4096
+PARALLEL_MIN = 1 << 17
+INLINE_MAX = 4096  # static loop sizes up to this keep their loop nest (no flat variant)
+
+
+def literal(value, dtype) -> str:
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return "True" if value else "False"
+    if dt.kind == "f":
+        v = float(value)
+        if math.isnan(v):
+            text = "math.nan"
+        elif math.isinf(v):
+            text = "math.inf" if v > 0 else "-math.inf"
+        else:
+            text = repr(v)
+        return f"np.{dt.name}({text})"
+    return f"np.{dt.name}({int(value)})"
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _int64(expr: str) -> str:
+    """``expr`` typed int64 for numba when it is a constant (see NumbaCodegen.shape_arg)."""
+    return f"np.int64({expr})" if re.fullmatch(r"[\d\s*+()-]+", expr) else expr
+
+
+# Fused-loop values are typed: each operand text has its node's dtype (arrays, ``np.float32(..)``
+# literals, ``.item()`` scalars, earlier values). Where numba's arithmetic already gives the
+# value's dtype, no cast is written: every ``np.float32(..)`` is one more call for numba to type,
+# and typing is most of a large kernel's compile time.
+_FLOAT_PRESERVING = frozenset({"add", "subtract", "multiply", "divide", "negative", "square"})
+
+
+def _cast_to(text: str, dtype, target) -> str:
+    return text if np.dtype(dtype) == np.dtype(target) else f"np.{np.dtype(target).name}({text})"
+
+
+def _keeps_float_dtype(m) -> bool:
+    """Whether numba computes member ``m`` in its own dtype without a cast: float arithmetic on
+    operands of that same dtype, and the vectorizable math helpers (``_nm.*_f32/_f64``)."""
+    if m.dtype.kind != "f" or m.dtype.name not in ("float32", "float64"):
+        return False
+    if m.op.extra.get("vector_math"):
+        return True
+    return m.op.name in _FLOAT_PRESERVING and all(i.dtype == m.dtype for i in m.inputs)
+
+
+def _split_tuple(text: str) -> list:
+    """The items of a tuple text made by _tuple (dims: names and integer expressions)."""
+    return [d.strip() for d in text.strip()[1:-1].split(",") if d.strip()]
+
+
+def _int64_tuple(items) -> str:
+    return _tuple(_int64(d) for d in items)
+
+
+# Lines only the parallel entry point (``entry_par``) or only the serial one (``entry``) has.
+_PAR_ONLY, _SERIAL_ONLY = "\x00P", "\x00S"
+
+
+class _Writer:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.indent = 1
+        self.only = ""  # _PAR_ONLY / _SERIAL_ONLY while writing lines of one variant
+
+    def __call__(self, line: str = ""):
+        self.lines.append(self.only + ("    " * self.indent + line if line else ""))
+
+
+def _variant(lines, parallel: bool) -> list:
+    """The lines of one entry-point variant: the other variant's lines dropped, markers removed."""
+    keep, drop = (_PAR_ONLY, _SERIAL_ONLY) if parallel else (_SERIAL_ONLY, _PAR_ONLY)
+    return [l[len(keep):] if l.startswith(keep) else l for l in lines if not l.startswith(drop)]

@@ -1,0 +1,134 @@
+"""The numba backend's kernel library (canonical, shared loop kernels) and entry-point segments."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import staticad as sad
+from staticad.backends import numba_segments
+
+def _two_sines(tag):
+    # two placeholders with their own run-time lengths: two loop kernels of the same structure
+    a = sad.placeholder((None,), "float32", name=f"a{tag}")
+    b = sad.placeholder((None,), "float32", name=f"b{tag}")
+    loss = sad.sum(sad.sin(a) * 2.0 + 1.0) + sad.sum(sad.sin(b) * 2.0 + 1.0)
+    return [a, b], loss
+
+
+def _kernel_calls(source):
+    entry = source.split("# ---- ")[0]
+    return re.findall(r"\b(k_\w+)\(", entry.split("def entry(")[1])
+
+
+def test_identical_kernels_are_one_library_function():
+    ins, loss = _two_sines("x")
+    f = sad.function(ins, [loss] + sad.grad(loss, ins), backend="numba")
+    a = np.linspace(-1, 1, 7, dtype=np.float32)
+    b = np.linspace(0, 2, 11, dtype=np.float32)
+    got = f(a, b)
+    ref = sad.function(ins, [loss] + sad.grad(loss, ins), backend="numpy")(a, b)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-5)
+    calls = _kernel_calls(f.source)
+    assert len(calls) >= 2 and len(set(calls)) < len(calls), calls  # one function, several calls
+    # each library kernel is a module of its own, listed after the entry point's
+    assert f.source.count("# ---- staticad._gen.staticad_gen_") == len(set(calls))
+
+
+def test_kernel_names_depend_on_structure_not_on_node_names():
+    first, second = [], []
+    for tag, out in (("p", first), ("q", second)):
+        ins, loss = _two_sines(tag)
+        f = sad.function(ins, [loss], backend="numba")
+        out += sorted(set(_kernel_calls(f.source)))
+    assert first == second
+
+
+def test_kernel_library_is_shared_between_graphs_and_processes(tmp_path):
+    """A second process compiling a different graph with the same kernel loads it from the cache."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import staticad as sad
+        x = sad.placeholder((None,), "float64", name="x")
+        h = sad.tanh(x * 3.0) * 0.5
+        extra = float(sys.argv[1])
+        loss = sad.sum(h) + extra * sad.sum(x)   # a different graph each run
+        f = sad.function([x], [loss], backend="numba")
+        print(float(f(np.arange(5.0))[0]))
+        ex = f._exec
+        hits = []
+        for name in dir(ex.module):
+            if name.startswith("k_"):
+                hits.append(sum(getattr(ex.module, name).stats.cache_hits.values()))
+        print(sum(hits))
+    """)
+    env = dict(os.environ, STATICAD_CACHE_DIR=str(tmp_path / "cache"))
+    runs = []
+    for extra in ("0.0", "2.0"):
+        out = subprocess.run([sys.executable, "-c", script, extra], env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout.split())
+    value = lambda extra: float(np.sum(np.tanh(np.arange(5.0) * 3.0) * 0.5) + extra * 10.0)  # noqa: E731
+    assert float(runs[0][0]) == pytest.approx(value(0.0))
+    assert float(runs[1][0]) == pytest.approx(value(2.0))
+    assert int(runs[0][1]) == 0 < int(runs[1][1])
+
+
+# --- segments ---------------------------------------------------------------------------------------
+
+def _long_function(n):
+    lines = ['@njit(cache=True)', 'def entry(x, ws):', '    acc = 0', '    flag = False']
+    for i in range(n):
+        lines.append(f"    # step {i}")
+        lines.append(f"    t{i} = x * {i} + (t{i - 1} if {i} > 0 else 0)" if i else "    t0 = x")
+        if i % 7 == 3:
+            lines.append("    if t%d > 100:" % i)
+            lines.append("        flag = True")
+        if i % 5 == 0:
+            lines.append(f"    acc += t{i}")
+    lines.append(f"    return t{n - 1}, acc, flag")
+    return lines
+
+
+def _run(lines, x):
+    scope = {"njit": lambda *a, **k: (lambda f: f)}
+    exec("\n".join(lines), scope)
+    return scope["entry"](x, None)
+
+
+@pytest.mark.parametrize("n", [5, 80, 300])
+def test_split_keeps_the_meaning_of_a_function(n):
+    lines = _long_function(n)
+    registry = {}
+    split = numba_segments.split(lines, registry)
+    assert _run(split, 3) == _run(lines, 3)
+    if len(lines) - 2 > numba_segments.SPLIT_ABOVE:
+        assert any(l.startswith("def entry__seg") for l in split)
+        assert all("no_cpython_wrapper=True" in split[i - 1] for i, l in enumerate(split) if l.startswith("def entry__seg"))
+        assert "# step 1" in "\n".join(split)  # comments travel with their statements
+    else:
+        assert split == lines
+
+
+def test_split_segments_hand_on_few_values():
+    lines = _long_function(300)
+    split = numba_segments.split(lines, {})
+    for line in split:
+        if line.startswith("    return (") and "entry__seg" not in line:
+            assert line.count(",") <= numba_segments.MAX_RESULTS
+
+
+def test_identical_segments_are_shared():
+    lines = _long_function(300)
+    registry = {}
+    first = numba_segments.split(lines, registry)
+    twin = [lines[0], lines[1].replace("def entry(", "def entry_par(")] + lines[2:]
+    second = numba_segments.split(twin, registry)
+    assert not any(l.startswith("def entry_par__seg") for l in second)  # all reused
+    assert any(l.startswith("def entry__seg") for l in first)
