@@ -58,6 +58,7 @@ class Function:
     def _compile(self):
         self._exec = compile_program(self.program, self.backend, self.options)
         self._convert = self._exec.convert_input  # the backend's input conversion (cuda: device arrays too)
+        self.__dict__.pop("_profile_variant", None)  # the profiler's build of the previous options
 
     @property
     def return_device_arrays(self) -> bool:

@@ -51,6 +51,7 @@ class Executable(Protocol):
     options: CompileOptions
     stats: ExecStats
     plan: object      # the KernelPlan it was compiled from (``plan.program``: the graph after passes)
+    timer: str        # how ``run(arrays, timings)`` times steps (shown under profiles)
 
     @property
     def source(self) -> str: ...
@@ -85,6 +86,8 @@ def convert_input(p: Tensor, value) -> np.ndarray:
 
 class ExecutableBase:
     """Defaults of the contract: numpy inputs, no structure-key reuse, names from the graph."""
+
+    timer = "the whole call, from Python"
 
     convert_input = staticmethod(convert_input)
 

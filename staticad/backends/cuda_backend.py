@@ -484,6 +484,8 @@ def _is_device_array(v) -> bool:
 class CudaExecutable(ExecutableBase):
     """Runs the generated driver; Variables stay on the device between calls."""
 
+    timer = "the cuda backend's own step timing (synchronized after each launch group), from Python"
+
     def __init__(self, plan: KernelPlan, options: CompileOptions):
         require_available()
         from .cuda_codegen import GPU, SIMULATOR, CudaCodegen

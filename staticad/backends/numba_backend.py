@@ -73,6 +73,8 @@ def _array_type(dtype, ndim):
 class NumbaExecutable(ExecutableBase):
     """Calls the generated entry point; Variables are updated in place inside it."""
 
+    timer = "the whole native call, from Python"
+
     def __init__(self, plan: KernelPlan, options: CompileOptions):
         self.options = options
         self.original = plan.original if plan.original is not None else plan.program
@@ -259,6 +261,11 @@ class NumbaExecutable(ExecutableBase):
 class NumbaProfilingExecutable(NumbaExecutable):
     """The profiling build (``CompileOptions(profile=True)``): the same entry point with a timer
     (``numba_timer.now_ns``, native) read around every kernel, library step and the epilogue."""
+
+    @property
+    def timer(self) -> str:
+        from . import numba_timer  # the generated code imports it too
+        return f"numba_timer.now_ns ({numba_timer.METHOD}) around each step, inside the native entry point"
 
     def _generate(self, plan):
         cg = NumbaCodegen(plan, profile=True)

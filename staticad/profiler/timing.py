@@ -29,18 +29,6 @@ def instrumented(fn):
     return cached
 
 
-def _timer_text(fn, build) -> str:
-    if build is None:
-        return "the whole call, from Python"
-    name = fn.backend.NAME
-    if name == "numba":
-        from ..backends import numba_timer
-        return f"numba_timer.now_ns ({numba_timer.METHOD}) around each step, inside the native entry point"
-    if name == "numpy":
-        return "the clock around each node (numpy interpreter)"
-    return f"the {name} backend's own step timing, from Python"
-
-
 def run_timed(fn, arrays, restore: bool):
     """Run one call of ``fn``, timing its steps. Returns ``(outs, new_values, record, timer)``.
 
@@ -60,7 +48,7 @@ def run_timed(fn, arrays, restore: bool):
     if restore:
         new_values = ()
     record = CallRecord(fn.name, t0, t1, tid, [Step(*s) for s in steps])
-    return list(outs), new_values, record, _timer_text(fn, build)
+    return list(outs), new_values, record, ex.timer
 
 
 def _variables(fn) -> list:
