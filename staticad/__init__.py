@@ -8,6 +8,7 @@
 from . import ops, optim  # noqa: F401
 from .autodiff import grad, vjp, jvp, jacobian, hessian, hvp, vhp, stop_gradient, detach  # noqa: F401
 from .function import Function, function  # noqa: F401
+from .backends.base import CompileOptions  # noqa: F401
 from .control import cond, fori_loop, while_loop  # noqa: F401
 from .graph import Tensor, Variable, constant, placeholder  # noqa: F401
 from .dot import to_dot  # noqa: F401
@@ -24,7 +25,7 @@ from .ops import (  # noqa: F401
     logical_or, logical_not, zeros, ones, zeros_like, ones_like, full, full_like, arange, linspace,
 )
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401,E402
 
 
 def __getattr__(name):

@@ -61,8 +61,8 @@ def to_dot(outputs, name="staticad", forward=None) -> str:
     updates = []
     if isinstance(outputs, Function):
         fn = outputs
-        prog = getattr(fn._exec, "program", fn.program)
-        plan = getattr(fn._exec, "plan", None)
+        prog = fn._exec.plan.program
+        plan = fn._exec.plan if fn.backend.OPTIMIZES else None  # numpy: nodes as declared, no kernels
         roots = list(prog.roots)
         updates = list(prog.updates)
         nodes = list(prog.nodes)

@@ -1,12 +1,17 @@
 """``sad.function``: compile the graph the outputs and updates need, then run it on arrays."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
 from . import backends as _backends
+from . import profiler as _profiler
+from .backends.base import CompileOptions
+from .compiler import compile_program
 from .graph import Tensor, Variable, _format_shape, lift
+from .profiler import session as _profile_session
 from .program import Program
 
 
@@ -17,7 +22,7 @@ class Function:
     pre-update values and applied only after every output and update succeeded.
     """
 
-    def __init__(self, inputs, outputs, updates=None, backend="numba", name=None):
+    def __init__(self, inputs, outputs, updates=None, backend="numba", name=None, options=None):
         t0 = time.perf_counter()
         self.name = name or "function"
         self.inputs = _check_inputs(inputs)
@@ -27,11 +32,8 @@ class Function:
         self.program = Program.build(self.name, self.inputs, out_list, self.updates)
         _check_closed(self.program, self.inputs)
         self.backend = _backends.get(backend)
-        self._exec = self.backend.compile_program(self.program)
-        # backend hooks: inputs it takes as they are (cuda: device arrays), options on the Function
-        self._convert = getattr(self._exec, "convert_input", _convert)
-        if hasattr(self._exec, "attach"):
-            self._exec.attach(self)
+        self.options = _check_options(options)
+        self._compile()
         # every Variable a call reads or writes, locked in one global order (creation id): calls
         # sharing Variables serialize without deadlock; calls without Variables never lock
         touched = {n for n in self.program.nodes if isinstance(n, Variable)} | {v for v, _ in self.updates}
@@ -40,18 +42,35 @@ class Function:
         self._n_inputs = len(self.inputs)
         self._specs = [(p, p.dtype, len(p.shape), tuple((i, d) for i, d in enumerate(p.shape) if d is not None))
                        for p in self.inputs]
+        ex = self._exec.stats
         self.stats = {
             "backend": self.backend.NAME,
             "nodes_declared": len(self.program.nodes),
-            "nodes_after_passes": getattr(self._exec, "nodes_after_passes", None)
-            or len(getattr(self._exec, "program", self.program).nodes),
-            "kernels": getattr(self._exec, "kernels", 0),
-            "fused_ops": getattr(self._exec, "fused_ops", 0),
+            "nodes_after_passes": ex.nodes_after_passes,
+            "kernels": ex.kernels,
+            "fused_ops": ex.fused_ops,
             "compile_seconds": 0.0,
-            "cache_hit": bool(getattr(self._exec, "cache_hit", False)),
-            "passes": [tuple(p) for p in getattr(self._exec, "pass_report", [])],
+            "cache_hit": bool(ex.cache_hit),
+            "passes": [tuple(p) for p in ex.passes],
         }
         self.stats["compile_seconds"] = time.perf_counter() - t0
+
+    def _compile(self):
+        self._exec = compile_program(self.program, self.backend, self.options)
+        self._convert = self._exec.convert_input  # the backend's input conversion (cuda: device arrays too)
+        self.__dict__.pop("_profile_variant", None)  # the profiler's build of the previous options
+
+    @property
+    def return_device_arrays(self) -> bool:
+        """Whether outputs are device arrays (cuda; ``CompileOptions(device_outputs=True)``).
+        Assigning it compiles the function again with that option (the module is cached)."""
+        return self.options.device_outputs
+
+    @return_device_arrays.setter
+    def return_device_arrays(self, value) -> None:
+        if bool(value) != self.options.device_outputs:
+            self.options = dataclasses.replace(self.options, device_outputs=bool(value))
+            self._compile()
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -143,12 +162,14 @@ class Function:
 
     def profile(self, *args, repeat=10, **kwargs):
         """Run ``repeat`` times and return a per-kernel :class:`~staticad.profiler.ProfileReport`."""
-        from .profiler import profile_function
-        return profile_function(self, args, kwargs, repeat)
+        return _profiler.profile_function(self, args, kwargs, repeat)
 
     def __repr__(self):
         return (f"<staticad.Function {self.name!r} backend={self.backend.NAME} "
                 f"inputs=({', '.join(p.name for p in self.inputs)})>")
+
+
+_profile_session.intercept(Function)  # `with sad.profile():` times its calls
 
 
 class _Missing:
@@ -159,15 +180,16 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def function(inputs, outputs, updates=None, backend="numba", name=None) -> Function:
+def function(inputs, outputs, updates=None, backend="numba", name=None, options=None) -> Function:
     """Compile what ``outputs`` and ``updates`` need into a callable.
 
     ``inputs``: list of placeholders. ``outputs``: a tensor or a list/tuple (the result mirrors
     it). ``updates``: ``(Variable, tensor)`` pairs or a dict, computed from pre-update values and
     applied after the outputs. ``backend``: ``"numba"`` (default: fused CPU kernels, one native
-    entry point, cached on disk) or ``"numpy"`` (the reference interpreter).
+    entry point, cached on disk), ``"numpy"`` (the reference interpreter) or ``"cuda"``.
+    ``options``: a :class:`~staticad.CompileOptions` (e.g. ``device_outputs=True`` on cuda).
     """
-    return Function(inputs, outputs, updates=updates, backend=backend, name=name)
+    return Function(inputs, outputs, updates=updates, backend=backend, name=name, options=options)
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -283,19 +305,12 @@ def _check_closed(program: Program, inputs):
                              f"which is not in inputs ({', '.join(p.name for p in inputs) or 'none'})")
 
 
-def _convert(p: Tensor, value) -> np.ndarray:
-    if isinstance(value, Tensor):
-        raise TypeError(f"input {p.name!r}: got symbolic tensor {value.name!r}; pass an array")
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:
-        raise TypeError(f"input {p.name!r}: cannot convert {type(value).__name__} to an array") from exc
-    if arr.dtype != p.dtype:
-        if arr.dtype.kind not in "biuf" or not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):
-            raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, received {arr.dtype} "
-                            "(only same-kind conversion is done implicitly)")
-        arr = arr.astype(p.dtype)
-    if arr.ndim != len(p.shape) or any(d is not None and d != a for d, a in zip(p.shape, arr.shape)):
-        raise ValueError(f"input {p.name!r}: expected shape {_format_shape(p.shape)}, "
-                         f"received {_format_shape(arr.shape)}")
-    return arr
+def _check_options(options) -> CompileOptions:
+    if options is None:
+        return CompileOptions()
+    if not isinstance(options, CompileOptions):
+        raise TypeError(f"function: options must be a sad.CompileOptions, got {type(options).__name__}")
+    if options.profile:
+        raise ValueError("function: CompileOptions(profile=True) is the profiler's build; use f.profile(...) "
+                         "or `with sad.profile():`")
+    return options

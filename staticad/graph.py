@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from . import dtypes as _dt
-from .ops.registry import REGISTRY, Op, defop
+from .registry import REGISTRY, Op, defop
 
 _ids = itertools.count()
 
@@ -96,69 +97,67 @@ class Tensor:
             "(e.g. sad.where(mask, new, old) or sad.concatenate of slices)"
         )
 
-    # --- operators (defined in staticad.ops; imported lazily to avoid a cycle) -------------
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
-    def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
-    def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().divide(self, o)
-    def __rtruediv__(self, o): return _ops().divide(o, self)
-    def __pow__(self, o): return _ops().power(self, o)
-    def __rpow__(self, o): return _ops().power(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().negative(self)
+    # --- operators: the op library (staticad.ops, a layer above) fills ``_OPS`` when imported -
+    def __add__(self, o): return _OPS.add(self, o)
+    def __radd__(self, o): return _OPS.add(o, self)
+    def __sub__(self, o): return _OPS.subtract(self, o)
+    def __rsub__(self, o): return _OPS.subtract(o, self)
+    def __mul__(self, o): return _OPS.multiply(self, o)
+    def __rmul__(self, o): return _OPS.multiply(o, self)
+    def __truediv__(self, o): return _OPS.divide(self, o)
+    def __rtruediv__(self, o): return _OPS.divide(o, self)
+    def __pow__(self, o): return _OPS.power(self, o)
+    def __rpow__(self, o): return _OPS.power(o, self)
+    def __matmul__(self, o): return _OPS.matmul(self, o)
+    def __rmatmul__(self, o): return _OPS.matmul(o, self)
+    def __neg__(self): return _OPS.negative(self)
     def __pos__(self): return self
-    def __abs__(self): return _ops().abs(self)
-    def __lt__(self, o): return _ops().less(self, o)
-    def __le__(self, o): return _ops().less_equal(self, o)
-    def __gt__(self, o): return _ops().greater(self, o)
-    def __ge__(self, o): return _ops().greater_equal(self, o)
-    def __getitem__(self, index): return _ops().getitem(self, index)
+    def __abs__(self): return _OPS.abs(self)
+    def __lt__(self, o): return _OPS.less(self, o)
+    def __le__(self, o): return _OPS.less_equal(self, o)
+    def __gt__(self, o): return _OPS.greater(self, o)
+    def __ge__(self, o): return _OPS.greater_equal(self, o)
+    def __getitem__(self, index): return _OPS.getitem(self, index)
 
     @property
     def T(self):
-        return _ops().transpose(self)
+        return _OPS.transpose(self)
 
-    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return _ops().max(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return _ops().min(self, axis=axis, keepdims=keepdims)
-    def prod(self, axis=None, keepdims=False): return _ops().prod(self, axis=axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False): return _OPS.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _OPS.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _OPS.max(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _OPS.min(self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _OPS.prod(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops().reshape(self, shape)
+        return _OPS.reshape(self, shape)
 
-    def astype(self, dtype): return _ops().astype(self, dtype)
-    def transpose(self, *axes): return _ops().transpose(self, axes or None)
-    def norm(self): return _ops().norm(self)
-    def exp(self): return _ops().exp(self)
-    def log(self): return _ops().log(self)
-    def sin(self): return _ops().sin(self)
-    def cos(self): return _ops().cos(self)
-    def tanh(self): return _ops().tanh(self)
-    def sqrt(self): return _ops().sqrt(self)
-    def abs(self): return _ops().abs(self)
-    def relu(self): return _ops().relu(self)
-    def sigmoid(self): return _ops().sigmoid(self)
-    def square(self): return _ops().square(self)
-    def dot(self, o): return _ops().dot(self, o)
-    def detach(self): return _ops().stop_gradient(self)
-
-
-_OPS = None
+    def astype(self, dtype): return _OPS.astype(self, dtype)
+    def transpose(self, *axes): return _OPS.transpose(self, axes or None)
+    def norm(self): return _OPS.norm(self)
+    def exp(self): return _OPS.exp(self)
+    def log(self): return _OPS.log(self)
+    def sin(self): return _OPS.sin(self)
+    def cos(self): return _OPS.cos(self)
+    def tanh(self): return _OPS.tanh(self)
+    def sqrt(self): return _OPS.sqrt(self)
+    def abs(self): return _OPS.abs(self)
+    def relu(self): return _OPS.relu(self)
+    def sigmoid(self): return _OPS.sigmoid(self)
+    def square(self): return _OPS.square(self)
+    def dot(self, o): return _OPS.dot(self, o)
+    def detach(self): return _OPS.stop_gradient(self)
 
 
-def _ops():
-    global _OPS  # the module, once: an import statement per operator call costs as much as the op
-    if _OPS is None:
-        from . import ops
-        _OPS = ops
-    return _OPS
+_OPS = None  # the module staticad.ops, set by it: the IR does not import the op library
+
+
+def bind_ops(module) -> None:
+    """Called by :mod:`staticad.ops` once imported: Tensor operators call its ops."""
+    global _OPS
+    _OPS = module
 
 
 # --- source nodes ------------------------------------------------------------------------
@@ -206,6 +205,11 @@ def constant(value, dtype=None, name=None) -> Tensor:
     return Tensor(CONSTANT, (), {"value": arr}, arr.shape, arr.dtype, name)
 
 
+#: id -> weak reference of every Variable that has a device copy. Empty unless a device backend
+#: ran: host backends check it once per call instead of every Variable's ``_host``.
+DEVICE_COPIES: dict = {}
+
+
 class Variable(Tensor):
     """Stateful parameter shared by every function that uses it.
 
@@ -213,9 +217,16 @@ class Variable(Tensor):
     compiled functions that read or update a Variable hold its lock (like TF1's ``use_locking``):
     concurrent calls touching the same Variables run one at a time, so no update is lost and
     no call reads a half-written value.
+
+    Storage (the one owner of a Variable's value): ``_host`` is the value as a numpy array, or
+    ``None`` while a device copy holds a newer value; ``_device`` is that device copy (any object
+    with ``copy_to_host()``, e.g. a numba device array, kept by the cuda backend) or ``None``.
+    ``_storage`` reads the host array (fetching a newer device value first) and, assigned, makes
+    an array the value and drops the device copy. Per-call paths read ``_host`` directly while
+    :data:`DEVICE_COPIES` is empty.
     """
 
-    __slots__ = ("_storage", "trainable", "_lock")
+    __slots__ = ("_host", "_device", "trainable", "_lock")
 
     def __init__(self, value, name=None, dtype=None, trainable=True):
         if isinstance(value, Tensor):
@@ -225,9 +236,35 @@ class Variable(Tensor):
         super().__init__(VARIABLE, (), {}, arr.shape, arr.dtype, name)
         if name is None:
             self.name = f"Variable_{self.id}"
-        self._storage = arr
+        self._host = arr
+        self._device = None
         self.trainable = bool(trainable)
         self._lock = threading.Lock()
+
+    @property
+    def _storage(self) -> np.ndarray:
+        """The value (the host array itself, not a copy)."""
+        host = self._host
+        if host is None:  # the device copy is newer
+            host = self._host = self._device.copy_to_host().reshape(self.shape)
+        return host
+
+    @_storage.setter
+    def _storage(self, arr) -> None:
+        self._host = arr
+        if self._device is not None:  # stale now: a device backend uploads the value on its next call
+            self._device = None
+            DEVICE_COPIES.pop(id(self), None)
+
+    def _set_device(self, buf, newer: bool) -> None:
+        """Record a device copy of the value; ``newer``: it replaces the host value (fetched when
+        a host reader asks)."""
+        if newer:
+            self._host = None
+        self._device = buf
+        key = id(self)
+        if key not in DEVICE_COPIES:
+            DEVICE_COPIES[key] = weakref.ref(self, lambda _, key=key: DEVICE_COPIES.pop(key, None))
 
     @property
     def value(self) -> np.ndarray:

@@ -341,7 +341,7 @@ def test_fallback_to_columns_when_an_op_has_no_rule(monkeypatch):
 def test_fallback_for_an_unregistered_op_without_a_rule():
     """An op the batching module has never heard of (not elementwise): column by column."""
     from staticad.graph import apply
-    from staticad.ops.registry import Op
+    from staticad.registry import Op
     cube = Op(name="cube_test_only", infer=lambda x: (x.shape, x.dtype), impl=lambda x: x ** 3,
               vjp=lambda g, out, x: [g * 3.0 * x * x], jvp=lambda ts, out, x: ts[0] * 3.0 * x * x)
     x = sad.placeholder((3,), F64, name="x")

@@ -252,7 +252,8 @@ def test_bench_picks_up_newly_registered_backend(capsys, tmp_path, monkeypatch):
 
 def test_bench_failing_backend_is_reported_not_raised(capsys, monkeypatch):
     real_get, real_available = backends.get, backends.available
-    broken = types.SimpleNamespace(NAME="broken", compile_program=lambda program: 1 / 0)
+    broken = types.SimpleNamespace(NAME="broken", OPTIMIZES=False, REBINDS=False,
+                                   compile_plan=lambda plan, options: 1 / 0)
     monkeypatch.setattr(backends, "available", lambda: real_available() + ["broken"])
     monkeypatch.setattr(backends, "get", lambda name: broken if name == "broken" else real_get(name))
     rc = main(["bench", "scalar", "--backend", "numpy,broken", "--repeat", "2", "-q"])
@@ -344,11 +345,11 @@ def test_bench_captures_backend_warnings(capsys, tmp_path, monkeypatch):
     real_get, real_available = backends.get, backends.available
     numpy_backend = real_get("numpy")
 
-    def compile_program(program):
+    def compile_plan(plan, options):
         warnings.warn("\x1b[1mnoisy hint\x1b[0m from the compiler", RuntimeWarning)
-        return numpy_backend.compile_program(program)
+        return numpy_backend.compile_plan(plan, options)
 
-    noisy = types.SimpleNamespace(NAME="noisy", compile_program=compile_program)
+    noisy = types.SimpleNamespace(NAME="noisy", OPTIMIZES=False, REBINDS=False, compile_plan=compile_plan)
     monkeypatch.setattr(backends, "available", lambda: real_available() + ["noisy"])
     monkeypatch.setattr(backends, "get", lambda name: noisy if name == "noisy" else real_get(name))
     path = tmp_path / "w.json"

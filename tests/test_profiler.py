@@ -123,14 +123,16 @@ def test_instrumented_variant_computes_the_same_outputs(step, twin):
     f, X, Y, _ = step
     variant = profiler.instrumented(f)
     saved = [v.value for v in f._exec._variables]
-    outs, prof = variant.run(f._bind((X, Y), {}))
+    timings = []
+    outs, _ = variant.run(f._bind((X, Y), {}), timings)
     for v, s in zip(f._exec._variables, saved):  # the variant also applied the update: undo it
         v.assign(s)
     ref = twin._exec.run(twin._bind((X, Y), {}))[0]
     for v, s in zip(twin._exec._variables, saved):
         v.assign(s)
     np.testing.assert_allclose(np.asarray(outs[0]), np.asarray(ref[0]), rtol=1e-6)
-    assert prof.shape == (len(variant.steps), 2) and prof.dtype == np.float64
+    assert [t[:3] for t in timings] == variant.steps and all(t[4] >= 0 for t in timings)
+    assert variant.options.profile and not f._exec.options.profile
 
 
 def test_profile_report_chrome_trace(step, tmp_path):
@@ -274,10 +276,10 @@ def test_repeat_validation():
 
 
 def test_fallback_when_the_instrumented_variant_cannot_be_built(twin, tiny, monkeypatch):
-    def broken(ex):
+    def broken(plan, backend, options):
         raise RuntimeError("no timer here")
 
-    monkeypatch.setattr(profiler.timing, "_Instrumented", broken)
+    monkeypatch.setattr(profiler.timing, "compile_plan", broken)
     X, Y = tiny.data()
     saved = [v.value for v in twin._exec._variables]
     try:

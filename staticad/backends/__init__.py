@@ -1,7 +1,6 @@
-"""Backends behind one interface: ``compile_program(program) -> executable``.
-
-An executable has ``run(arrays) -> (outputs, update_values)`` and ``source``; it may set
-``kernels``, ``fused_ops``, ``cache_hit`` and ``program`` (the graph after its passes).
+"""Backends behind one contract (:mod:`.base`): a backend module has ``NAME``, ``OPTIMIZES``,
+``REBINDS`` and ``compile_plan(plan, options) -> Executable``; :mod:`staticad.compiler` runs the
+passes and calls it.
 """
 from __future__ import annotations
 

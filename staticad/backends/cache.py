@@ -58,7 +58,7 @@ def _runtime_fingerprint() -> str:
 
 
 def key_for(source: str) -> str:
-    from .. import __version__
+    from ..version import __version__
     h = hashlib.sha256()
     for part in (source, __version__, numba.__version__, np.__version__, _runtime_fingerprint(),
                  sys.version.split()[0]):
@@ -103,8 +103,7 @@ def _package():
         pkg = types.ModuleType(PACKAGE, "staticad's generated modules (see staticad.backends.cache)")
         pkg.__path__ = []
         sys.modules[PACKAGE] = pkg
-        import staticad
-        staticad._gen = pkg
+        sys.modules[__name__.split(".")[0]]._gen = pkg  # the parent package (staticad), imported already
     return pkg
 
 

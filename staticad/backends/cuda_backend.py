@@ -1,16 +1,17 @@
-"""The CUDA backend: optimize -> fuse -> generate ``@cuda.jit`` kernels + a host driver -> disk cache.
+"""The CUDA backend: a :class:`KernelPlan` -> ``@cuda.jit`` kernels + a host driver -> disk cache.
 
-The optimization passes and the :class:`KernelPlan` are the CPU backend's; :mod:`.cuda_codegen`
-turns the plan into a module of kernels. This module holds what runs on the host: availability
+The plan is the CPU backend's (same passes, same fusion: :mod:`staticad.compiler`);
+:mod:`.cuda_codegen` turns it into a module of kernels. This module holds what runs on the host: availability
 checks, the run-time helpers the generated driver calls (shapes, strides, launch sizes), device
 residency of Variables, and the executable.
 
 Needs numba's CUDA target with a GPU (``pip install staticad[cuda]``: numba-cuda), or the CUDA
 simulator (``NUMBA_ENABLE_CUDASIM=1`` set before numba.cuda is first imported; slow, for tests).
 
-Device residency: every Variable a CUDA function touches keeps a device copy, and updates
-replace that copy on the device; the host copy is refreshed lazily, the first time
-``Variable.value`` (or any host reader) asks after an update. A training step therefore moves
+Device residency: every Variable a CUDA function touches keeps a device copy (the Variable's
+``_device``, see :class:`~staticad.graph.Variable`), and updates replace that copy on the device;
+the host copy is refreshed lazily, the first time ``Variable.value`` (or any host reader) asks
+after an update. A training step therefore moves
 only its inputs in and its requested outputs out.
 
 Control flow (``cond``, ``while_loop``) runs as host loops and branches over the sub-graphs'
@@ -22,18 +23,20 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 import warnings
-import weakref
 from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import Variable, _format_shape
-from ..program import Program
+from ..clock import now_ns
+from ..graph import _format_shape
+from ..passes.fuse import KernelPlan
 from . import cache as _cache
+from .base import CompileOptions, ExecStats, ExecutableBase, convert_input
 
 NAME = "cuda"
+OPTIMIZES = True
+REBINDS = False
 
 ENABLE_HINT = ("enable either: set NUMBA_ENABLE_CUDASIM=1 in the environment before starting Python "
                "(numba's CUDA simulator runs the kernels on the CPU, slowly: for tests), or use a machine "
@@ -427,80 +430,18 @@ class DeviceStack:
 
 
 # --- device residency of Variables ------------------------------------------------------------------
-class _Residency:
-    __slots__ = ("device", "host_stale")
-
-    def __init__(self):
-        self.device = None       # flat device copy, None when it must be uploaded again
-        self.host_stale = False  # the device holds a newer value than the host copy
-
-
-_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_SLOT = Variable.__dict__["_storage"]  # the slot descriptor that holds the host array
-
-
-def _host_array(var):
-    st = _STATE.get(var)
-    if st is not None and st.host_stale:
-        _SLOT.__set__(var, st.device.copy_to_host().reshape(var.shape))
-        st.host_stale = False
-    return _SLOT.__get__(var, Variable)
-
-
-class ResidentVariable(Variable):
-    """A Variable with a device copy (the class of every Variable a CUDA function uses).
-
-    ``value`` fetches the device copy if it is newer; handing out the host array itself
-    (``_storage``, which the other backends read and may update in place) makes the device copy
-    stale, so it is uploaded again by the next CUDA call; assigning it does the same.
-    """
-
-    __slots__ = ()
-
-    @property
-    def value(self) -> np.ndarray:
-        return _host_array(self).copy()
-
-    @property
-    def _storage(self):
-        arr = _host_array(self)
-        st = _STATE.get(self)
-        if st is not None:
-            st.device = None
-        return arr
-
-    @_storage.setter
-    def _storage(self, arr):
-        _SLOT.__set__(self, arr)
-        st = _STATE.get(self)
-        if st is not None:
-            st.device, st.host_stale = None, False
-
-
-def make_resident(var) -> bool:
-    """Give ``var`` a device copy; False for Variable subclasses (they get eager copies instead)."""
-    if type(var) is Variable:
-        var.__class__ = ResidentVariable
-    if var not in _STATE:
-        _STATE[var] = _Residency()
-    return type(var) is ResidentVariable
-
-
 def device_value(var):
-    """The flat device copy of ``var``'s current value (uploaded when missing or stale)."""
-    st = _STATE[var]
-    if st.device is None:
-        st.device = _cuda().to_device(np.ascontiguousarray(_SLOT.__get__(var, Variable)).reshape(-1))
-    return st.device
+    """The flat device copy of ``var``'s current value (uploaded when missing: a host write dropped it)."""
+    buf = var._device
+    if buf is None:
+        buf = _cuda().to_device(np.ascontiguousarray(var._storage).reshape(-1))
+        var._set_device(buf, newer=False)
+    return buf
 
 
 def set_device_value(var, buf):
-    st = _STATE[var]
-    if type(var) is ResidentVariable:
-        st.device, st.host_stale = buf, True
-    else:
-        var._storage = buf.copy_to_host().reshape(var.shape)
-        st.device, st.host_stale = buf, False
+    """An update computed on the device: the newest value, fetched by host readers when they ask."""
+    var._set_device(buf, newer=True)
 
 
 # --- the executable ---------------------------------------------------------------------------------
@@ -522,18 +463,17 @@ def signature_text(kinds) -> str:
 
 
 class _Timer:
-    """Per-step timings for ``f.profile``: synchronizes after every launch group."""
+    """Per-step timings (``run(arrays, timings)``): synchronizes after every launch group."""
 
     def __init__(self, timings):
         self.timings = timings
         _cuda().synchronize()
-        self.t = time.perf_counter()
+        self.t = now_ns()
 
     def __call__(self, name, ops):
         _cuda().synchronize()
-        now = time.perf_counter()
-        key = (name, ops)
-        self.timings[key] = self.timings.get(key, 0.0) + now - self.t
+        now = now_ns()
+        self.timings.append((name, "entry" if name == "entry" else "kernel", ops, self.t, now - self.t))
         self.t = now
 
 
@@ -541,38 +481,39 @@ def _is_device_array(v) -> bool:
     return bool(getattr(v, "__cuda_ndarray__", False)) or hasattr(v, "__cuda_array_interface__")
 
 
-class CudaExecutable:
+class CudaExecutable(ExecutableBase):
     """Runs the generated driver; Variables stay on the device between calls."""
 
-    applies_updates = True
+    timer = "the cuda backend's own step timing (synchronized after each launch group), from Python"
 
-    def __init__(self, program: Program):
+    def __init__(self, plan: KernelPlan, options: CompileOptions):
         require_available()
-        from ..passes import optimize
-        from ..passes.fuse import fuse_elementwise
-        from .cuda_codegen import GPU, SIMULATOR, generate
+        from .cuda_codegen import GPU, SIMULATOR, CudaCodegen
 
-        self.original = program
-        self.program, self.pass_report = optimize(program)
-        self.plan = fuse_elementwise(self.program)
+        self.options = options
+        self.plan = plan
+        self.original = plan.original
+        self.program = plan.program
         self.simulator = is_simulator()
         self.config = SIMULATOR if self.simulator else GPU
-        self.source, self.args, self.signatures = generate(self.plan, self.config)
-        self.kernels = len(self.plan.kernels)
-        self.fused_ops = self.plan.fused_ops
+        cg = CudaCodegen(plan, self.config)
+        self.source = cg.generate()
+        self.args, self.signatures, self._names = cg.args, cg.signatures, dict(cg.idents)
         self.module, self.path, existed = _cache.load_module(self.source)
-        self.cache_hit = self._compile(existed)
+        self.stats = ExecStats(NAME, len(plan.program.nodes), len(plan.kernels), plan.fused_ops,
+                               self._compile(existed), list(plan.pass_report))
         cuda = _cuda()
-        self._n_inputs = len(self.program.inputs)
         self._variables = [node for _, node in self.args if node.op.name == "variable"]
         self._constants = [cuda.to_device(np.ascontiguousarray(node.attrs["value"]).reshape(-1))
                            for _, node in self.args if node.op.name == "constant"]
         self._targets = [var for var, _ in self.program.updates]
-        for var in self._variables + self._targets:
-            make_resident(var)
+        self._keep_outputs = options.device_outputs
         self._ws = Workspace()
         self._lock = threading.Lock()  # the workspace is per executable: one call at a time
-        self._function = lambda: None
+
+    @property
+    def cache_hit(self) -> bool:
+        return bool(self.stats.cache_hit)
 
     def _compile(self, existed) -> bool:
         """Compile every kernel for the argument types it is launched with (on a GPU; the simulator
@@ -587,21 +528,17 @@ class CudaExecutable:
         """PTX of every kernel for compute capability ``cc`` (see :func:`kernel_ptx`)."""
         return kernel_ptx(self.module, self.signatures, cc)
 
-    # --- hooks the Function calls -----------------------------------------------------------------
-    def attach(self, function):
-        """Options on the Function: ``f.return_device_arrays = True`` returns device arrays."""
-        function.return_device_arrays = False
-        self._function = weakref.ref(function)
+    def step_names(self) -> dict:
+        return self._names
 
     def convert_input(self, p, value):
         """numpy-convertible values as usual; device arrays are checked and stay on the device."""
-        from ..function import _convert
         if not _is_device_array(value):
-            return _convert(p, value)
+            return convert_input(p, value)
         if not getattr(value, "__cuda_ndarray__", False):
             value = _cuda().as_cuda_array(value)
         if value.dtype != p.dtype:
-            return _convert(p, value.copy_to_host())
+            return convert_input(p, value.copy_to_host())
         if len(value.shape) != len(p.shape) or any(d is not None and d != a for d, a in zip(p.shape, value.shape)):
             raise ValueError(f"input {p.name!r}: expected shape {_format_shape(p.shape)}, "
                              f"received {_format_shape(value.shape)}")
@@ -619,13 +556,13 @@ class CudaExecutable:
         a = np.asarray(a)
         return cuda.to_device(np.ascontiguousarray(a).reshape(-1)), a.shape
 
-    def run(self, arrays: list, timings=None, apply_updates=None):
-        """``apply_updates`` (default: only when not timing, as f.profile changes no Variable) writes
-        the updates; ``sad.profile()`` times real calls, whose updates apply."""
+    def run(self, arrays: list, timings=None):
+        """Outputs (device arrays with ``CompileOptions(device_outputs=True)``); the updates are
+        written on the device. ``timings``: one step per launch group (synchronized)."""
         with self._lock:
-            return self._run(arrays, timings, apply_updates)
+            return self._run(arrays, timings)
 
-    def _run(self, arrays, timings, apply_updates):
+    def _run(self, arrays, timings):
         args = []
         for a in arrays:
             args += self._to_device(a)
@@ -633,14 +570,10 @@ class CudaExecutable:
         args += self._constants
         prof = _Timer(timings) if timings is not None else None
         outs, updates = self.module.entry(*args, self._ws, prof)
-        function = self._function()
-        keep = bool(getattr(function, "return_device_arrays", False))
+        keep = self._keep_outputs
         results = [buf.reshape(shape) if keep else buf.copy_to_host().reshape(shape) for buf, shape in outs]
-        if apply_updates is None:
-            apply_updates = timings is None
-        if apply_updates:
-            for var, buf in zip(self._targets, updates):
-                set_device_value(var, buf)
+        for var, buf in zip(self._targets, updates):
+            set_device_value(var, buf)
         return results, ()
 
 
@@ -689,18 +622,16 @@ def kernel_ptx(module, signatures, cc=(8, 0)) -> dict:
     return out
 
 
-def generate_for_gpu(program: Program):
+def generate_for_gpu(program):
     """The GPU module for ``program`` without running anything: ``(module, signatures, source)``.
     Works on a machine without a GPU (kernels compile lazily), e.g. to look at or compile
     (:func:`kernel_ptx`) the code a GPU would run."""
-    from ..passes import optimize
-    from ..passes.fuse import fuse_elementwise
+    from ..passes.plan import make_plan
     from .cuda_codegen import GPU, generate
-    optimized, _ = optimize(program)
-    source, _, signatures = generate(fuse_elementwise(optimized), GPU)
+    source, _, signatures = generate(make_plan(program), GPU)
     module, _, _ = _cache.load_module(source)
     return module, signatures, source
 
 
-def compile_program(program: Program) -> CudaExecutable:
-    return CudaExecutable(program)
+def compile_plan(plan: KernelPlan, options: CompileOptions) -> CudaExecutable:
+    return CudaExecutable(plan, options)

@@ -25,29 +25,25 @@ import re
 
 import numpy as np
 
-from ..passes import optimize
-from ..passes.fuse import fuse_elementwise
-from .cuda_codegen import CudaCodegen, np_type
+from ..passes.plan import subplan
 
 
 def optimized(cg, sub):
-    """``sub``'s program through the shared optimization passes (once per codegen)."""
-    key = id(sub)
-    if key not in cg.subprograms:
-        cg.subprograms[key] = optimize(sub.program)[0]
-    return cg.subprograms[key]
+    """``sub``'s optimized program (its plan is made once, on the parent's plan)."""
+    return subplan(cg.plan, sub).program
 
 
 def subfunction(cg, sub) -> tuple:
     """``(function name, constant nodes, optimized program)`` of the driver function of ``sub``."""
     key = id(sub)
     if key not in cg.subfunctions:
-        program = optimized(cg, sub)
+        plan = subplan(cg.plan, sub)
+        program = plan.program
         base = "_sub_" + re.sub(r"\W", "_", sub.name)
         k = cg.module_names.get(base, 0) + 1
         cg.module_names[base] = k
         name = f"{base}_{k}"
-        child = CudaCodegen(fuse_elementwise(program), cg.cfg, prefix=f"{name}_", parent=cg)
+        child = type(cg)(plan, cg.cfg, prefix=f"{name}_", parent=cg)  # a CudaCodegen
         cg.functions.append(child.driver_lines(name))
         consts = [node for _, node in child.args if node.op.name == "constant"]
         for c in consts:  # the caller takes them as arguments too, up to the entry point
@@ -213,7 +209,7 @@ def _emit_while(cg, node, out):
     for r in record:
         st = f"{out}_stack{r}"
         stacks.append(st)
-        w(f"{st} = _host.DeviceStack({lv[r]}_sh, {np_type(node.inputs[r].dtype)}, {capacity})")
+        w(f"{st} = _host.DeviceStack({lv[r]}_sh, np.{np.dtype(node.inputs[r].dtype).name}, {capacity})")
     if counter is not None:
         w(f"while {count} < {out}_trips:")
         w.indent += 1

@@ -1,12 +1,10 @@
-"""The Numba CPU backend: optimize -> fuse -> generate one ``@njit`` entry point -> disk cache."""
+"""The Numba CPU backend: a :class:`KernelPlan` -> one generated ``@njit`` entry point -> disk cache."""
 from __future__ import annotations
 
 import copy
 import os
 import sys
-import time
 import warnings
-import weakref
 
 # Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise). Spinning
 # workers of numba's omp threading layer starve OpenBLAS threads and every other process on
@@ -18,11 +16,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..clock import now_ns
+from ..graph import DEVICE_COPIES
+from ..passes.fuse import KernelPlan
+from ..passes.plan import make_plan
 from ..program import Program
 from . import cache as _cache
-from .numba_codegen import generate
+from .base import CompileOptions, ExecStats, ExecutableBase
+from .numba_codegen import NumbaCodegen, generate
 
 NAME = "numba"
+OPTIMIZES = True  # compiles an optimized, fused plan
+REBINDS = True    # a structurally identical program reuses the compiled entry point
 
 
 def _load_numba_registries_without_scipy():
@@ -66,29 +71,23 @@ def _array_type(dtype, ndim):
     return numba.types.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
 
 
-class NumbaExecutable:
+class NumbaExecutable(ExecutableBase):
     """Calls the generated entry point; Variables are updated in place inside it."""
 
-    applies_updates = True
+    timer = "the whole native call, from Python"
 
-    def __init__(self, program: Program):
-        try:
-            from ..passes import optimize
-        except ImportError:
-            optimize = lambda p: (p, [])  # noqa: E731
-        from ..passes.fuse import fuse_elementwise
-
-        self.original = program
-        self._program, self.pass_report = optimize(program)
-        self._plan = fuse_elementwise(self._program)
-        self.nodes_after_passes = len(self._program.nodes)
-        self.module_source, self.args, swaps, self.library_sources = generate(self.plan)
-        self.kernels = len(self.plan.kernels)
-        self.fused_ops = self.plan.fused_ops
+    def __init__(self, plan: KernelPlan, options: CompileOptions):
+        self.options = options
+        self.original = plan.original if plan.original is not None else plan.program
+        self._program, self._plan = plan.program, plan
+        self.module_source, self.args, swaps, self.library_sources = self._generate(plan)
+        self.stats = ExecStats(NAME, len(plan.program.nodes), len(plan.kernels), plan.fused_ops, False,
+                               list(plan.pass_report))
+        self._names = None
         self._variables = [node for _, node in self.args if node.op.name == "variable"]
         self._constants = [np.array(node.attrs["value"], order="C") for _, node in self.args
                            if node.op.name == "constant"]
-        self._n_inputs = len(self.program.inputs)
+        self._targets = [var for var, _ in plan.program.updates]
         # double-buffered Variables: the entry point writes their new values into these spares,
         # which are swapped in after a successful call (all at once: a failed call changes nothing)
         self._swapped = [var for _, var in swaps]
@@ -104,6 +103,13 @@ class NumbaExecutable:
         # the threaded variant, compiled when a call first reports a loop large enough for it
         self.parallel_compiled = not hasattr(self.module, "entry_par")
         self._has_state = bool(self._variables or self._constants or self._spares)
+
+    def _generate(self, plan):
+        return generate(plan)
+
+    @property
+    def cache_hit(self) -> bool:
+        return bool(self.stats.cache_hit)
 
     def _compile(self, name):
         with warnings.catch_warnings():
@@ -123,7 +129,7 @@ class NumbaExecutable:
         # Numba recompiles instead of unpickling or loading them); what it writes now is recorded
         entry = getattr(self.module, name)
         if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the generated code runs as Python
-            self.cache_hit = False     # (how `staticad fuzz` checks the codegen at volume)
+            self.stats.cache_hit = False  # (how `staticad fuzz` checks the codegen at volume)
             return entry
         try:
             entry.compile(sig)
@@ -137,8 +143,8 @@ class NumbaExecutable:
             entry = getattr(self.module, name)
             entry.compile(sig)
         hits = entry.stats.cache_hits
-        self.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
-        if not self.cache_hit:
+        self.stats.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
+        if not self.stats.cache_hit:
             _cache.record_compiled(self.module)
             for lib in self.library_sources:  # the kernels it compiled (or found) on the way
                 _cache.record_compiled(sys.modules[_cache.module_name(lib)])
@@ -159,7 +165,9 @@ class NumbaExecutable:
                 args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
                 break
         if self._has_state:
-            args = args + [v._storage for v in self._variables] + self._constants + self._spares
+            if DEVICE_COPIES:  # empty unless a device backend ran in this process
+                self._sync_device_copies()
+            args = args + [v._host for v in self._variables] + self._constants + self._spares
         pool = self._workspaces
         try:
             ws = pool.pop()
@@ -178,20 +186,26 @@ class NumbaExecutable:
             if self._swapped:
                 self.swap_in(self._swapped, self._spares)
             return outs, ()
-        # profiling: the whole native entry point is one timed call; Variables are restored
-        # afterwards so that profiling a training step changes nothing
-        saved = [v._storage.copy() for v in self._variables]
-        t0 = time.perf_counter()
-        outs, need, wants_parallel = self.entry(*args, ws)
+        # timed: this build times the whole native call as one step (the profiling build, each step)
+        t0 = now_ns()
+        try:
+            outs, need, wants_parallel = self.entry(*args, ws)
+        finally:
+            t1 = now_ns()
         pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
         if wants_parallel and not self.parallel_compiled:
             self.entry = self._parallel_on_next_call
         self.swap_in(self._swapped, self._spares)
-        key = ("entry", f"{self.kernels} kernels, {self.fused_ops} fused ops")
-        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
-        for v, old in zip(self._variables, saved):
-            v._storage[...] = old
-        return list(outs), []
+        timings.append(("entry", "entry", f"{self.stats.kernels} kernels, {self.stats.fused_ops} fused ops", t0, t1 - t0))
+        return outs, ()
+
+    def _sync_device_copies(self):
+        """Variables a device backend (cuda) also holds: fetch newer device values; the ones this
+        call writes lose their device copy (uploaded again by that backend's next call)."""
+        for v in self._variables:
+            v._storage  # noqa: B018  (fetches a newer device value)
+        for v in self._targets:
+            v._storage = v._storage
 
     def _name_mismatched_shapes(self, arrays):
         """After the entry point found run-time dims that do not broadcast: the same error with
@@ -209,6 +223,7 @@ class NumbaExecutable:
         new.original = program
         new.args = [(ident, var_map.get(node, node)) for ident, node in self.args]
         new._variables = [var_map[v] for v in self._variables]
+        new._targets = [var_map[v] for v in self._targets]
         new._swapped = [var_map[v] for v in self._swapped]
         new._spares = [np.empty(v.shape, v.dtype) for v in new._swapped]
         new._workspaces = []
@@ -216,8 +231,9 @@ class NumbaExecutable:
             new.entry = self._serial_entry
         # the passes' output for this program's own nodes (the profiler, to_dot and the CLI read
         # it) is recomputed on first use: the template's refers to the template's Variables
-        new._program = new._plan = None
-        new.cache_hit = True
+        new._program = new._plan = new._names = None
+        new.stats = ExecStats(NAME, self.stats.nodes_after_passes, self.stats.kernels, self.stats.fused_ops, True,
+                              list(self.stats.passes))
         return new
 
     # A property, not __getattr__: a class with __getattr__ makes every attribute access of the
@@ -236,33 +252,59 @@ class NumbaExecutable:
         return self._plan
 
     def _optimize_original(self):
-        from ..passes import optimize
-        from ..passes.fuse import fuse_elementwise
-        self._program, _ = optimize(self.original)
-        self._plan = fuse_elementwise(self._program)
+        self._plan = make_plan(self.original)
+        self._program = self._plan.program
+
+    def step_names(self) -> dict:
+        """node -> its name in the generated source (``matmul_3``), as the profiler names steps."""
+        if self._names is None:
+            cg = NumbaCodegen(self.plan)
+            cg.generate()
+            self._names = dict(cg.idents)
+        return self._names
 
     @staticmethod
     def swap_in(variables, spares):
         """Each Variable's new value (in its spare) becomes its storage; the old storage becomes
         the spare the next call writes into."""
         for i, v in enumerate(variables):
-            v._storage, spares[i] = spares[i], v._storage
+            v._host, spares[i] = spares[i], v._host
 
 
-# Compiled executables by structure key, while their Function lives (a strong reference would keep
-# the first graph's Variables alive): a second sad.function of the same graph skips the passes,
-# the code generator and the compiler.
-_COMPILED: "weakref.WeakValueDictionary[str, NumbaExecutable]" = weakref.WeakValueDictionary()
+class NumbaProfilingExecutable(NumbaExecutable):
+    """The profiling build (``CompileOptions(profile=True)``): the same entry point with a timer
+    (``numba_timer.now_ns``, native) read around every kernel, library step and the epilogue."""
+
+    @property
+    def timer(self) -> str:
+        from . import numba_timer  # the generated code imports it too
+        return f"numba_timer.now_ns ({numba_timer.METHOD}) around each step, inside the native entry point"
+
+    def _generate(self, plan):
+        cg = NumbaCodegen(plan, profile=True)
+        source = cg.generate()
+        self.steps = [(name, kind, ", ".join(ops)) for name, kind, ops, _ in cg.profile_steps]
+        return source, cg.args, cg.swaps, cg.library_sources()
+
+    def run(self, arrays: list, timings=None):
+        args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
+        if DEVICE_COPIES:
+            self._sync_device_copies()
+        args += [v._host for v in self._variables] + self._constants + self._spares
+        ws = self._workspaces.pop() if self._workspaces else _NO_WORKSPACE
+        try:
+            outs, need, _, prof = self.entry(*args, ws)
+        except ValueError:
+            self._workspaces.append(ws)
+            self._name_mismatched_shapes(arrays)
+            raise
+        self._workspaces.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
+        self.swap_in(self._swapped, self._spares)
+        if timings is not None:
+            timings += [(name, kind, ops, int(start), int(dur))
+                        for (name, kind, ops), (start, dur) in zip(self.steps, prof.tolist())]
+        return outs, ()
 
 
-def compile_program(program: Program) -> NumbaExecutable:
-    key = program.structure_key()
-    template = _COMPILED.get(key) if key is not None else None
-    if template is not None:
-        ex = template.rebind(program)
-        _COMPILED[key] = ex  # the first Function may go before this one does
-        return ex
-    ex = NumbaExecutable(program)
-    if key is not None:
-        _COMPILED[key] = ex
-    return ex
+def compile_plan(plan: KernelPlan, options: CompileOptions) -> NumbaExecutable:
+    return (NumbaProfilingExecutable if options.profile else NumbaExecutable)(plan, options)

@@ -46,6 +46,7 @@ class NumbaCodegen(KernelLibraryMixin):
         # the kernel library this module calls: canonical kernel text -> (function name, module
         # source); shared with the codegens of its sub-graph functions
         self.library: dict = library if library is not None else {}
+        self.local_kernels: dict = {}  # threaded kernels, defined in this module: text -> (name, lines)
         self.subfunctions: dict = {}  # id(SubGraph) -> (function name, constant nodes it takes)
         self.c_outputs = False  # sub-graph functions return C-contiguous arrays only
         # profile=True: an instrumented variant (staticad.profiler) that times every step with
@@ -177,7 +178,7 @@ class NumbaCodegen(KernelLibraryMixin):
             "",
         ]
         segments: dict = {}  # segment text -> name, across the functions of this module
-        for fn_lines in self.kernel_functions:
+        for fn_lines in [lines for _, lines in self.local_kernels.values()] + self.kernel_functions:
             head += split_function(fn_lines, segments) + ["", ""]
         if self.profile or not any(l.startswith((_PAR_ONLY, _SERIAL_ONLY)) for l in lines):
             # one entry point (the instrumented build times the loops a large input takes)

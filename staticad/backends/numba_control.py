@@ -11,8 +11,7 @@ when full.
 """
 from __future__ import annotations
 
-from ..passes import optimize
-from ..passes.fuse import fuse_elementwise
+from ..passes.plan import subplan
 
 STACK_START = 16  # first capacity of a recorded stack (rows); it doubles when full
 # an unbounded loop checks for Ctrl-C every this many iterations (a power of 2; the check runs
@@ -24,16 +23,15 @@ def subfunction(cg, sub) -> tuple:
     """``(function name, constant nodes)`` of the jitted function computing ``sub``."""
     key = id(sub)
     if key not in cg.subfunctions:
-        from .numba_codegen import NumbaCodegen
-        program, _ = optimize(sub.program)
+        plan = subplan(cg.plan, sub)
+        program = plan.program
         name = _module_name(cg, f"{cg.prefix}{sub.name}")
-        child = NumbaCodegen(fuse_elementwise(program), prefix=f"{name}_", module_names=cg.module_names,
-                             library=cg.library)
+        child = type(cg)(plan, prefix=f"{name}_", module_names=cg.module_names, library=cg.library)  # a NumbaCodegen
         child.c_outputs = True  # loop variables and branch results keep one array type
         # no threads inside a loop body (called once per iteration) nor beside the caller's BLAS
         child.parallel_ok = False
         lines = child.function_lines(name)
-        cg.kernel_functions += child.kernel_functions + [lines]
+        cg.kernel_functions += [l for _, l in child.local_kernels.values()] + child.kernel_functions + [lines]
         cg.uses_prange |= child.uses_prange
         consts = [node for _, node in child.args[len(program.inputs):]]
         for c in consts:  # the caller takes them as arguments too, up to the entry point

@@ -274,12 +274,20 @@ class KernelLibraryMixin:
         flags = ", no_cpython_wrapper=True, no_cfunc_wrapper=True" + (", parallel=True" if loop == FLAT_PAR else "")
         head = f'@njit(cache=True, error_model="numpy", fastmath={{"contract"}}{flags})'
         text = "\n".join([head, f"def KERNEL({', '.join(params)}):"] + w.lines)
+        if loop == FLAT_PAR:
+            # Threaded kernels stay in the entry point's own module: a cached parallel function
+            # called from another module's cached code crashed (numba names the gufunc of a
+            # parfor per process, and two cached copies can meet in one process).
+            entry = self.local_kernels.get(text)
+            if entry is None:
+                fn = self.prefix + _function_name(k, text)
+                entry = (fn, text.replace("def KERNEL(", f"def {fn}(", 1).split("\n"))
+                self.local_kernels[text] = entry
+            return entry[0], nm.params, totals
         entry = self.library.get(text)
         if entry is None:
             fn = _function_name(k, text)
-            head_lines = [l + ", prange" if l == "from numba import njit" and loop == FLAT_PAR else l
-                          for l in LIBRARY_HEAD]
-            entry = (fn, "\n".join(head_lines) + text.replace("def KERNEL(", f"def {fn}(", 1) + "\n")
+            entry = (fn, "\n".join(LIBRARY_HEAD) + text.replace("def KERNEL(", f"def {fn}(", 1) + "\n")
             self.library[text] = entry
         return entry[0], nm.params, totals
 

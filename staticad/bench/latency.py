@@ -57,8 +57,8 @@ def _graph(spec):
         w = workloads.get(spec["name"])
         g = w.graph(w.case(spec["size"]))
         return g.inputs, g.outputs, g.updates, g.args, w.name
-    from . import compile_sweep
-    return compile_sweep.graph(spec["name"], spec["size"])
+    from . import sweep_graphs
+    return sweep_graphs.graph(spec["name"], spec["size"])
 
 
 def _count_nodes(outputs, updates) -> int:
@@ -95,7 +95,7 @@ def measure_here(spec: dict) -> dict:
     t1 = time.perf_counter()
     f(*args)
     t2 = time.perf_counter()
-    has_cache = hasattr(f._exec, "cache_hit")  # the numpy backend interprets: no disk cache
+    has_cache = f._exec.stats.cache_hit is not None  # the numpy backend interprets: no disk cache
     stats = {k: v for k, v in f.stats.items() if k in ("nodes_declared", "nodes_after_passes", "kernels",
                                                          "fused_ops")}
     return {"stage": "done", "status": "ok", "seconds": t2 - t0, "function_seconds": t1 - t0,
@@ -106,11 +106,11 @@ def measure_here(spec: dict) -> dict:
 def _measure_jax(spec: dict) -> dict:
     import jax
     jax.config.update("jax_enable_x64", True)  # float64 graphs stay float64, as in staticad
-    from . import compile_sweep
+    from . import sweep_graphs
     t0 = time.perf_counter()
     jax.block_until_ready(jax.numpy.zeros(1) + 1)  # jax's own start-up (its backend), like numba_startup
     startup = time.perf_counter() - t0
-    fn, args = compile_sweep.jax_function(spec["name"], spec["size"])
+    fn, args = sweep_graphs.jax_function(spec["name"], spec["size"])
     t0 = time.perf_counter()
     jitted = jax.jit(fn)
     jax.block_until_ready(jitted(*args))

@@ -61,12 +61,6 @@ def call_peak_bytes(fn: Callable, args, retained: Callable[[], int] = lambda: 0)
     return max(0, peak - before) * 1024 + int(retained())
 
 
-def retained_bytes(f) -> int:
-    """Memory a ``sad.function`` keeps between calls (its backend's workspace), in bytes."""
-    pool = getattr(getattr(f, "_exec", None), "_workspaces", None) or []
-    return int(sum(getattr(ws, "nbytes", 0) for ws in pool))
-
-
 def io_bytes(arrays) -> int:
     import numpy as np
     from . import workloads
@@ -75,7 +69,7 @@ def io_bytes(arrays) -> int:
 
 def measure_here(workload: str, size, column: str, kind: str) -> dict:
     """Measure in this process (call it in a fresh one: see the module docstring)."""
-    from .runner import build_callable
+    from .columns import build_callable
     if not fresh_pages_for_large_buffers():
         return {"peak_call_bytes": None}
     fn, args, retained = build_callable(workload, size, column, kind)

@@ -33,6 +33,7 @@ import staticad as sad
 from staticad import backends as _backends
 
 from . import compare as _compare
+from .columns import build_callable, compile_graph  # noqa: F401  (re-exported)
 from . import workloads as _workloads
 
 KNOWN_BACKENDS = ("numpy", "numba", "cuda")
@@ -359,31 +360,10 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
     return res
 
 
-def compile_graph(w, g, backend: str):
-    """The ``sad.function`` of workload ``w``'s graph ``g`` for ``backend``."""
-    return sad.function(g.inputs, g.outputs, updates=g.updates, backend=backend, name=w.name)
-
-
-def build_callable(workload_name: str, size, column: str, kind: str):
-    """``(fn, args, retained)`` for one column of one workload: what the benchmark times, and a
-    function giving the memory it keeps between calls (see :mod:`staticad.bench.memory`)."""
-    from . import memory as _memory
-    w = _workloads.get(workload_name)
-    case = w.case(size)
-    if kind == "staticad":
-        g = w.graph(case)
-        f = compile_graph(w, g, column)
-        return f, g.args, (lambda: _memory.retained_bytes(f))
-    if kind == "hand":
-        fn, args = _workloads.build_hand(w, case)
-    else:
-        fn, args = _compare.build(kind, w.name, case)
-    return fn, args, (lambda: 0)
-
-
 def _cache_hit(f) -> Optional[bool]:
     """``f.stats["cache_hit"]``; ``None`` for a backend without a disk cache (numpy interprets)."""
-    return bool(f.stats.get("cache_hit")) if hasattr(f._exec, "cache_hit") else None
+    hit = f._exec.stats.cache_hit
+    return None if hit is None else bool(f.stats.get("cache_hit"))
 
 
 def _warm_framework() -> None:

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``staticad`` parser with every subcommand."""
-    from .. import __version__
+    from ..version import __version__
 
     parser = _Parser(prog="staticad", description="staticad: define-then-run automatic differentiation.")
     parser.add_argument("--version", action="version", version=f"staticad {__version__}")

@@ -97,7 +97,7 @@ def run(args) -> int:
                       f"--full: {', '.join(map(str, sw.full_sizes))}]", file=out)
             return 0
         try:
-            return compile_sweep.run_cli(args)
+            return _run_compile_sweep(args)
         except ValueError as exc:
             return usage_error("bench", str(exc))
     if args.list:
@@ -253,3 +253,31 @@ def _tqdm_progress(err):
         bar.refresh()
 
     return show
+
+
+def _run_compile_sweep(args) -> int:
+    """``staticad bench --compile`` / ``staticad bench compile-...``: the table, ``--json``."""
+    from ..bench.compile_sweep import SWEEPS, failures, format_table, run_sweep
+    from ..bench.runner import parse_size, resolve_backends
+    names = [w for w in ",".join(args.workloads or []).split(",") if w.strip()] or list(SWEEPS)
+    names = [n.strip().lower() for n in names]
+    unknown = [n for n in names if n not in SWEEPS]
+    if unknown:
+        raise ValueError(f"unknown compile workload {unknown[0]!r} (choose from: {', '.join(SWEEPS)}); "
+                         "run the other workloads without --compile")
+    by_name = {}
+    for item in args.size or []:
+        name, sep, value = str(item).partition("=")
+        if not sep or name.strip().lower() not in SWEEPS:
+            raise ValueError(f"--size {item!r}: with compile workloads, use NAME=S, e.g. compile-chain=1000")
+        by_name.setdefault(name.strip().lower(), []).extend(parse_size(value))
+    columns = resolve_backends(args.backend or ["numba"])
+    if len(columns) != 1:
+        raise ValueError("compile workloads take one --backend (default numba)")
+    if columns[0].skip:
+        raise ValueError(columns[0].skip)
+    progress = None if args.quiet else progress_printer()
+    rep = run_sweep(list(dict.fromkeys(names)), by_name, args.full, args.compile_timeout, args.compile_repeat,
+                    columns[0].name, progress)
+    sys.stdout.write(format_table(rep))
+    return finish(rep, failures(rep), args.json)

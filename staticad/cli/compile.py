@@ -56,7 +56,8 @@ def compile_report(f, target: str = "", wall_seconds=None) -> dict:
     from ..graph import _format_shape
 
     ex = f._exec
-    prog = getattr(ex, "program", f.program)
+    plan = ex.plan
+    prog = plan.program
     stats = f.stats
     rep = {
         "target": target, "function": f.name, "backend": f.backend.NAME,
@@ -69,15 +70,18 @@ def compile_report(f, target: str = "", wall_seconds=None) -> dict:
                    for p in stats.get("passes", [])],
         "kernels": [], "library_steps": [], "steps": [],
         "fused_ops": stats.get("fused_ops"), "compile_seconds": stats.get("compile_seconds"),
-        "cache_hit": bool(stats.get("cache_hit")) if hasattr(ex, "cache_hit") else None,
+        "cache_hit": ex.stats.cache_hit,
     }
     if wall_seconds is not None:
         rep["build_and_compile_seconds"] = wall_seconds
-    plan = getattr(ex, "plan", None)
-    if plan is not None:
+    if f.backend.OPTIMIZES:
         from ..passes.fuse import LoopKernel
         node_by_id = {n.id: n for n in prog.nodes}
-        ident = _source_names(plan)
+        names = ex.step_names()  # node -> its name in the generated source (and in profiles)
+
+        def ident(node):
+            return names.get(node, node.name)
+
         for step in plan.steps:
             if isinstance(step, LoopKernel):
                 rep["kernels"].append({
@@ -94,19 +98,6 @@ def compile_report(f, target: str = "", wall_seconds=None) -> dict:
     else:
         rep["steps"] = [n.name for n in prog.nodes if n.inputs or n.op.name == "full"]
     return rep
-
-
-def _source_names(plan):
-    """node -> the name the generated source (and the profiler) gives it (e.g. ``matmul_3``);
-    the graph's own name where the code generator is not available."""
-    try:
-        from ..backends.numba_codegen import NumbaCodegen
-        cg = NumbaCodegen(plan)
-        cg.generate()
-        names = dict(cg.idents)
-    except Exception:
-        names = {}
-    return lambda node: names.get(node, node.name)
 
 
 def format_compile_report(rep: dict) -> str:

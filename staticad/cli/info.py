@@ -81,7 +81,7 @@ def run(args) -> int:
     """Print the table (or ``--json``); always exit 0 (what is missing is reported, not raised)."""
     import numpy
 
-    from .. import __version__
+    from ..version import __version__
     from .. import backends as _backends
     from ..bench.runner import KNOWN_BACKENDS, cuda_status
 

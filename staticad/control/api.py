@@ -13,6 +13,14 @@ from .ops import COND, COUNT_DTYPE, WHILE_LOOP, tuple_get
 from .subgraph import close, trace
 
 
+_to_eager = None  # staticad.eager.to_eager: eager values exist only once staticad.eager is imported, which binds it
+
+
+def bind_eager(to_eager) -> None:
+    global _to_eager
+    _to_eager = to_eager
+
+
 def _any_eager(values) -> bool:
     """Eager values (staticad.eager) have a value now: control flow on them is plain Python."""
     return any(getattr(v, "_eager", False) for v in values)
@@ -114,7 +122,7 @@ def fori_loop(lower, upper, body_fn, init_vals):
     lo, hi = bounds
     init, single, kind = _lift_all(init_vals, "fori_loop init_vals")
     if _any_eager(init + bounds):
-        from ..eager import to_eager
+        to_eager = _to_eager
         vals = init
         for i in range(int(to_eager(lo).item()), int(to_eager(hi).item())):
             out = body_fn(to_eager(np.array(i, COUNT_DTYPE)), *vals)

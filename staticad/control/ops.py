@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import _format_shape, apply
-from ..ops.registry import defop
+from ..registry import defop
 
 MARKER = ((), np.dtype(bool))  # the static type of the tuple-valued node itself
 COUNT_DTYPE = np.dtype("int64")
@@ -71,10 +71,14 @@ def _cond_impl(pred, *args, true, false, n_operands, types):
     return tuple(np.asarray(v) for v in (true if bool(pred) else false).run(list(args)))
 
 
+#: The derivative rules (``while_vjp``, ...), defined in :mod:`.rules` (which builds on these ops
+#: and on autodiff) and registered here when it is imported (by ``staticad.control``).
+RULES: dict = {}
+
+
 def _rule(name):
     def call(*args):
-        from . import rules
-        return getattr(rules, name)(*args)
+        return RULES[name](*args)
     return call
 
 

@@ -18,7 +18,7 @@ from .. import dtypes as _dt
 from .. import ops
 from ..graph import apply, placeholder, walk
 from .api import build_cond, build_while
-from .ops import WHILE_LOOP, stack_read, tuple_get
+from .ops import RULES, WHILE_LOOP, stack_read, tuple_get
 from .subgraph import SubGraph, inline
 
 
@@ -187,3 +187,6 @@ def cond_jvp(ts, out, pred, *rest):
     for p, k in enumerate(fouts):
         result[k] = tuple_get(node, n_out + p)
     return result
+
+
+RULES.update(while_vjp=while_vjp, while_jvp=while_jvp, cond_vjp=cond_vjp, cond_jvp=cond_jvp)

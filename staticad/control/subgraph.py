@@ -42,10 +42,10 @@ class SubGraph:
         return sub
 
     def run(self, values: list) -> list:
-        """Evaluate with the reference interpreter (the numpy backend's rules)."""
+        """Evaluate with the reference evaluator (each op's NumPy rule)."""
         if self._exec is None:
-            from ..backends.numpy_backend import NumpyExecutable
-            self._exec = NumpyExecutable(self.program)
+            from ..evaluate import Interpreter
+            self._exec = Interpreter(self.program)
         outs, _ = self._exec.run(list(values))
         return outs
 

@@ -6,11 +6,14 @@ VJP rules are graph ops, which compute at once here because their operands are e
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import autodiff
 from ..graph import _format_shape, walk
 from . import grad_mode, replay
+from . import tensor as _tensor
 from .tensor import EagerTensor, evaluate, to_eager
 
 # PyTorch's names where they differ from the op's (the seeds print these).
@@ -184,3 +187,6 @@ def backward(root: EagerTensor, gradient=None, retain_graph=None, create_graph=F
         for node in path:
             if node._saved is not None:
                 node._freed = True
+
+
+_tensor.bind_tape(sys.modules[__name__])  # EagerTensor.backward() and .grad_fn run here

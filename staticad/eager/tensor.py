@@ -16,7 +16,8 @@ import numpy as np
 from .. import dtypes as _dt
 from .. import graph as _graph
 from ..graph import CONSTANT, Tensor, _format_shape, constant
-from ..ops.registry import Op
+from ..registry import Op
+from ..control import api as _control_api
 from . import grad_mode
 
 _ids = itertools.count()
@@ -171,8 +172,7 @@ class EagerTensor(Tensor):
         if self._saved is None:
             return None
         if self._fn is None:
-            from .tape import GradFn
-            self._fn = GradFn(self)
+            self._fn = _TAPE.GradFn(self)
         return self._fn
 
     def retain_grad(self) -> None:
@@ -200,8 +200,7 @@ class EagerTensor(Tensor):
         """Accumulate d(self)/d(leaf) (times ``gradient`` for a non-scalar ``self``) into ``.grad`` of
         every leaf that requires grad. ``retain_graph`` keeps the recorded graph for another backward;
         ``create_graph`` records the backward itself, so ``.grad`` can be differentiated again."""
-        from .tape import backward
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        _TAPE.backward(self, gradient, retain_graph, create_graph, inputs)
 
     # --- operators: put `self` first where PyTorch does (the order of next_functions) ----------------
     def __radd__(self, o): return _ops().add(self, o)
@@ -259,7 +258,17 @@ class EagerTensor(Tensor):
         _inplace(self, assign, "setitem")
 
 
-_ops = _graph._ops
+def _ops():
+    return _graph._OPS  # staticad.ops (bound when it was imported)
+
+
+_TAPE = None  # staticad.eager.tape, which uses this module: it binds itself when imported
+
+
+def bind_tape(module) -> None:
+    global _TAPE
+    _TAPE = module
+
 
 def _inplace(t: EagerTensor, compute, what: str) -> EagerTensor:
     """``t <- compute(t)`` in place (the array itself changes, as do aliases from detach()).
@@ -512,3 +521,6 @@ def randn(*shape, dtype="float32", requires_grad=False, rng=None) -> EagerTensor
 
 
 _graph._eager_apply = eager_apply
+
+
+_control_api.bind_eager(to_eager)  # fori_loop over eager bounds runs as a Python loop of eager tensors

@@ -6,7 +6,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import Tensor, _check_shape_spec, apply, constant
 from ._util import lift_operands
-from .registry import defop
+from ..registry import defop
 
 FULL = defop(
     "full", lambda shape, value, dtype: (shape, np.dtype(dtype)),

@@ -11,7 +11,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import Tensor, apply
 from ._util import elementwise_shape, lift_operands
-from .registry import defop
+from ..registry import defop
 
 
 def _same(*xs):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..graph import apply
 from ._util import lift_operands
-from .registry import defop
+from ..registry import defop
 
 STOP_GRADIENT = defop(
     "stop_gradient", lambda x: (x.shape, x.dtype), lambda x: x,

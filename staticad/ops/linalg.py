@@ -5,7 +5,7 @@ import numpy as np
 
 from ..graph import apply, broadcast_shapes
 from ._util import fmt, lift_operands
-from .registry import defop
+from ..registry import defop
 
 
 def _infer_matmul(a, b):

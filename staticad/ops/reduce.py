@@ -6,7 +6,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import apply
 from ._util import lift_operands, normalize_axes, reduced_shape
-from .registry import defop
+from ..registry import defop
 
 
 def _keep(t, out):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..graph import Tensor, _check_shape_spec, apply, broadcast_shapes
 from ._util import fmt, lift_operands, normalize_axes
-from .registry import defop
+from ..registry import defop
 
 
 # --- run-time-shaped helpers used by derivative rules -----------------------------------------

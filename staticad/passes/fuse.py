@@ -64,7 +64,12 @@ class KernelPlan:
     steps: list            # LoopKernel or library node (Tensor), in execution order
     kernel_of: dict        # node -> LoopKernel (members and sinks)
     sym: dict              # node -> symbolic shape
-    program: object
+    program: object        # the optimized program the steps compute
+    # set by passes.plan.make_plan: the program as declared, the passes' report, and the plans of
+    # control-flow sub-graphs (id(SubGraph) -> (SubGraph, KernelPlan)), made on first request
+    original: object = None
+    pass_report: list = field(default_factory=list)
+    subplans: dict = field(default_factory=dict, repr=False)
 
     @property
     def kernels(self) -> list:

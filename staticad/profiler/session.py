@@ -9,6 +9,13 @@ from .timing import instrumented, run_timed
 _ACTIVE: list = []  # open sessions; while any is open Function.__call__ is _profiled_call
 _LOCK = threading.RLock()
 _ORIGINAL_CALL = None
+_FUNCTION = []  # the class whose calls are recorded: staticad.function.Function registers itself
+
+
+def intercept(cls) -> None:
+    """Record calls of ``cls`` (``sad.Function``) while a block is open: its ``__call__`` is
+    swapped for the timed one then (and back after), so calls outside blocks cost nothing."""
+    _FUNCTION[:] = [cls]
 
 
 class Profile:
@@ -18,7 +25,7 @@ class Profile:
     function and kernel), ``p.report()`` (a :class:`ProfileReport`), ``p.records`` (the calls),
     ``p.export_chrome_trace(path)``. The calls are the user's real calls: results and Variable
     updates are exactly those of an unprofiled call. A numba function's first call inside a
-    block compiles its instrumented variant (untimed; later blocks reuse it).
+    block compiles its profiling build (untimed; later blocks reuse it).
     """
 
     def __init__(self):
@@ -89,7 +96,7 @@ def profile() -> Profile:
 
 def _activate(session):
     global _ORIGINAL_CALL
-    from ..function import Function
+    Function = _FUNCTION[0]
     with _LOCK:
         if not _ACTIVE:
             _ORIGINAL_CALL = Function.__dict__["__call__"]
@@ -98,7 +105,7 @@ def _activate(session):
 
 
 def _deactivate(session):
-    from ..function import Function
+    Function = _FUNCTION[0]
     with _LOCK:
         if session in _ACTIVE:
             _ACTIVE.remove(session)
@@ -115,7 +122,7 @@ def _profiled_call(self, *args, **kwargs):
         arrays = self._bind(args, kwargs)
     else:
         arrays = self._fast_bind(args)
-    instrumented(self)  # compile a numba variant before the clock starts
+    instrumented(self)  # compile the profiling build before the clock starts
     outs, new_values, rec, timer = run_timed(self, arrays, restore=False)
     if new_values:
         self._apply_updates(new_values)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..control.subgraph import SubGraph
 from ..graph import Tensor, Variable
-from ..ops.registry import REGISTRY
+from ..registry import REGISTRY
 from .format import _NODE_KEYS, FORMAT, SOURCES, VERSION
 
 

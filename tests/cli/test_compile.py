@@ -147,7 +147,7 @@ def test_compile_json_matches_the_function(numba_json, models):
         assert p["removed"] == p["nodes_before"] - p["nodes_after"] >= 0
     # the same function compiled in-process has the same plan
     f, _ = build_function(load_target(f"{models}:build"), "build")
-    assert [tuple(p.values())[:3] for p in passes] == [tuple(p) for p in f._exec.pass_report]
+    assert [tuple(p.values())[:3] for p in passes] == [tuple(p) for p in f._exec.stats.passes]
     plan = f._exec.plan
     assert [k["name"] for k in rep["kernels"]] == [k.name for k in plan.kernels]
     for k, pk in zip(rep["kernels"], plan.kernels):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import staticad as sad
-from staticad.ops.registry import REGISTRY, defop
+from staticad.registry import REGISTRY, defop
 
 dsd = pytest.importorskip("staticad.distributed")
 da = pytest.importorskip("dask.array")

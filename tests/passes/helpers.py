@@ -1,7 +1,7 @@
 """Shared helpers of the pass tests: build programs, evaluate them with the numpy backend."""
 import numpy as np
 
-from staticad.backends.numpy_backend import compile_program
+from staticad.evaluate import Interpreter
 from staticad.passes import op_counts  # noqa: F401  (re-exported for the tests)
 from staticad.program import Program
 
@@ -11,7 +11,7 @@ def program(inputs, outputs, updates=()):
 
 
 def evaluate(prog, arrays):
-    outs, new_values = compile_program(prog).run(list(arrays))
+    outs, new_values = Interpreter(prog).run(list(arrays))
     return list(outs) + list(new_values)
 
 

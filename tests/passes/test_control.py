@@ -2,7 +2,7 @@
 import numpy as np
 
 import staticad as sad
-from staticad.backends import numpy_backend
+from staticad.compiler import compile_program
 from staticad.control.ops import tuple_get
 from staticad.control.subgraph import SubGraph
 from staticad.graph import apply
@@ -30,8 +30,8 @@ def test_value_and_gradient_share_one_forward_loop():
     after = merge_loop_recordings(before)
     assert sorted(n.attrs["record"] for n in _loops(after)) == [(), (0,)]
     xv = np.array([0.5, 1.0, 1.5])
-    ref = numpy_backend.compile_program(before).run([xv])[0]
-    got = numpy_backend.compile_program(after).run([xv])[0]
+    ref = compile_program(before, "numpy").run([xv])[0]
+    got = compile_program(after, "numpy").run([xv])[0]
     for a, b in zip(ref, got):
         np.testing.assert_array_equal(a, b)
 
@@ -43,8 +43,8 @@ def test_optimize_merges_and_keeps_values():
     assert op_counts(after)["while_loop"] == 2
     assert any(stat.name == "merge_loop_recordings" and stat.removed > 0 for stat in report)
     xv = np.array([0.5, 1.0, 1.5])
-    for a, b in zip(numpy_backend.compile_program(before).run([xv])[0],
-                    numpy_backend.compile_program(after).run([xv])[0]):
+    for a, b in zip(compile_program(before, "numpy").run([xv])[0],
+                    compile_program(after, "numpy").run([xv])[0]):
         np.testing.assert_allclose(a, b, rtol=1e-15)
 
 
@@ -70,8 +70,8 @@ def test_prune_control_inputs_drops_unread_operands():
     assert pruned.attrs["n_operands"] == 1 and len(pruned.inputs) == 2
     assert len(pruned.attrs["true"].params) == 1
     for av in (np.float32(0.3), np.float32(-0.4)):
-        want = numpy_backend.compile_program(before).run([av])[0]
-        got = numpy_backend.compile_program(after).run([av])[0]
+        want = compile_program(before, "numpy").run([av])[0]
+        got = compile_program(after, "numpy").run([av])[0]
         np.testing.assert_array_equal(got[0], want[0])
 
 
@@ -88,4 +88,4 @@ def test_prune_control_inputs_drops_unread_loop_captures():
     (pruned,) = _loops(out)
     assert len(pruned.inputs) == 1 and len(pruned.attrs["cond"].params) == 1
     xv = np.array([1.0, 2.0])
-    np.testing.assert_array_equal(numpy_backend.compile_program(out).run([xv, xv])[0][0], [4.0, 8.0])
+    np.testing.assert_array_equal(compile_program(out, "numpy").run([xv, xv])[0][0], [4.0, 8.0])

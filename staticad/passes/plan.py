@@ -1,0 +1,34 @@
+"""The compile pipeline's passes, in one place: ``optimize -> fuse_elementwise -> KernelPlan``.
+
+Every backend that compiles code gets its plan from :func:`make_plan` (via
+:mod:`staticad.compiler`); the plans of control-flow sub-graphs (branches, loop conditions and
+bodies) come from :func:`subplan`, made the same way and kept on the parent plan.
+"""
+from __future__ import annotations
+
+from ..program import Program
+from . import optimize
+from .fuse import KernelPlan, fuse_elementwise
+
+
+def make_plan(program: Program) -> KernelPlan:
+    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels."""
+    optimized, report = optimize(program)
+    plan = fuse_elementwise(optimized)
+    plan.original = program
+    plan.pass_report = report
+    return plan
+
+
+def interpreted_plan(program: Program) -> KernelPlan:
+    """The plan of a backend that runs the graph as declared: no passes, one step per node."""
+    return KernelPlan([n for n in program.nodes if n.inputs or n.op.name == "full"], {}, {}, program,
+                      original=program)
+
+
+def subplan(plan: KernelPlan, sub) -> KernelPlan:
+    """The plan of the control-flow sub-graph ``sub`` read by one of ``plan``'s nodes (made once)."""
+    entry = plan.subplans.get(id(sub))
+    if entry is None or entry[0] is not sub:
+        entry = plan.subplans[id(sub)] = (sub, make_plan(sub.program))
+    return entry[1]
