@@ -93,7 +93,7 @@ def emit_control(cg, node):
           f"{cg.ident(k)}, {out})")
     elif name == "stack_scatter":
         g, k, ref = node.inputs
-        w(f"{out}_sh = {cg.shape_of(ref)}")
+        w(f"{out}_sh = {cg.shape_expr(cg.sym[node])}")  # ref: its symbolic shape only
         cg.alloc(node, f"_host.size({out}_sh)")
         cg.emit_fill(f"_host.size({out}_sh)", out, node.dtype, "0" if node.dtype.kind != "f" else "0.0")
         w(f"if {cg.shape_of(g)} != {out}_sh[1:]:")

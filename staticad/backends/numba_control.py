@@ -69,7 +69,7 @@ def emit_control(cg, node):
             cg.noncontig.add(node)
     elif name == "stack_scatter":
         g = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
-        w(f"{out} = np.zeros({ins[2]}.shape, np.{node.dtype.name})")
+        w(f"{out} = _rt.zeros({cg.shape_arg(cg.sym[node])}, np.{node.dtype.name})")  # ref: its shape only
         w(f"{out}[{ins[1]}.item()] = {g}")
         cg.fresh.add(node)
     elif name == "while_loop":
