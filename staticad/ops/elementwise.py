@@ -6,6 +6,8 @@ evenly on ties; ``abs'(0) = relu'(0) = sign' = 0``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -172,6 +174,21 @@ def _np_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(_dt.float_result(x.dtype), copy=False)
 
 
+def _softplus(x):
+    # log(1 + e^x) as log1p(e^-|x|) + max(x, 0): exp of a non-positive argument only, so it
+    # neither overflows for large x nor loses the tail for very negative x (math.fabs: this
+    # module's ``abs`` is the op)
+    return math.log1p(math.exp(-math.fabs(x))) + (x if x > 0 else 0.0)
+
+
+def _np_softplus(x):
+    x = x.astype(_dt.float_result(x.dtype), copy=False)
+    return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+SOFTPLUS = _unary("softplus", _np_softplus, _softplus, lambda out, x: sigmoid(x))
+
+
 SIGN = defop(
     "sign", _infer_arith("sign"), np.sign, vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None,
     scalar=_scalar.sign, elementwise=True, nondifferentiable=True, cheap=True)
@@ -292,6 +309,7 @@ cos = _unary_fn(COS)
 tan = _unary_fn(TAN)
 tanh = _unary_fn(TANH)
 sigmoid = _unary_fn(SIGMOID)
+softplus = _unary_fn(SOFTPLUS)
 relu = _unary_fn(RELU)
 sign = _unary_fn(SIGN)
 logical_not = _unary_fn(LOGICAL_NOT)
