@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ..graph import _format_shape
+from ..graph import CONSTANT, PLACEHOLDER, VARIABLE, _format_shape
 from ..program import Program
 from .shape_check import check as _check_dims, input_groups
 
@@ -25,7 +25,7 @@ class NumpyExecutable:
             frees.setdefault(i, []).append(node)
         for i, node in enumerate(program.nodes):
             self.steps.append((node, frees.get(i, [])))
-        self.kernels = sum(1 for n in program.nodes if n.inputs or n.op.name == "full")
+        self.kernels = sum(1 for n in program.nodes if n.inputs or not n.op.source)
         self._dim_groups = input_groups(program)  # None dims that must agree: checked first
 
     @property
@@ -34,23 +34,22 @@ class NumpyExecutable:
         lines = [f"# staticad numpy schedule for {p.name!r}",
                  f"# inputs: {', '.join(x.name for x in p.inputs) or '(none)'}"]
         for node in p.nodes:
-            kind = node.op.name
-            if kind == "placeholder":
+            if node.op is PLACEHOLDER:
                 rhs = "input"
-            elif kind == "constant":
+            elif node.op is CONSTANT:
                 v = node.attrs["value"]
                 rhs = f"constant {np.array2string(v, threshold=6)}" if v.size <= 6 else f"constant <{v.size} values>"
-            elif kind == "variable":
+            elif node.op is VARIABLE:
                 rhs = f"variable {node.name}"
             else:
                 subs = {k: v for k, v in node.attrs.items() if hasattr(v, "program")}  # control-flow bodies
                 attrs = ", ".join(f"{k}={v.name if k in subs else repr(v)}" for k, v in node.attrs.items()
                                   if k != "types")
                 args = ", ".join(i.name for i in node.inputs)
-                rhs = f"{kind}({args}{', ' if args and attrs else ''}{attrs})"
+                rhs = f"{node.op.name}({args}{', ' if args and attrs else ''}{attrs})"
             typ = "tuple" if node.op.extra.get("multi_output") else f"{_format_shape(node.shape)} {node.dtype}"
             lines.append(f"{node.name} = {rhs}    # {typ}")
-            if kind not in ("placeholder", "constant", "variable"):
+            if not node.op.source:
                 for key, sub in subs.items():
                     body = NumpyExecutable(sub.program).source.splitlines()[1:]
                     lines += [f"    | {key}: " + body[0][2:]] + [f"    | {line}" for line in body[1:]]
@@ -65,12 +64,12 @@ class NumpyExecutable:
         env: dict = {}
         with np.errstate(all="ignore"):
             for node, free in self.steps:
-                name = node.op.name
-                if name == "placeholder":
+                op = node.op
+                if op is PLACEHOLDER:
                     env[node] = arrays[self.input_index[id(node)]]
-                elif name == "constant":
+                elif op is CONSTANT:
                     env[node] = node.attrs["value"]
-                elif name == "variable":
+                elif op is VARIABLE:
                     env[node] = node._storage
                 else:
                     t0 = time.perf_counter() if timings is not None else 0.0

@@ -17,6 +17,7 @@ FULL = defop(
     expr="{value}", loop=True, cheap=True, symshape=_sym.static_shape,
     doc="tensor of a static shape filled with a scalar")
 
+
 def _batch_full_like(node, vals, flags, size):
     (x,) = vals  # the same fill for every batch element: unbatched
     if _batch.static(node.shape):

@@ -10,11 +10,13 @@ An op bundles what every part of staticad needs to know about it:
   Cotangents may have a broadcast shape: the autodiff walker reduces them.
 * ``jvp(tangents, out, *inputs) -> tangent or None``: forward-mode rule; ``tangents`` holds
   ``None`` for inputs whose tangent is zero.
-* ``expr``: for elementwise ops that are a plain operator expression, a template
-  (``"({0} + {1})"``) that code generators fill with operand names;
-* ``scalar``: for the other elementwise ops, ONE plain Python function of scalars (``math`` only,
-  no helper calls) that every compiled backend compiles: ``numba.njit`` on CPU,
-  ``numba.cuda.jit(device=True)`` on GPU.
+* ``expr``: for loop ops that are a plain operator expression, a template (``"({0} + {1})"``)
+  that code generators fill: ``{k}`` the value of input k, ``{value}`` the literal of
+  ``attrs["value"]`` (fills);
+* ``scalar``: for the other elementwise ops, ONE plain Python function of scalars that every
+  compiled backend compiles: ``numba.njit`` on CPU, ``numba.cuda.jit(device=True)`` on GPU. It
+  may use ``math``, operators and builtins, never a plain Python helper (neither compiler can
+  call one; mind a module-level name that shadows a builtin, like ``ops.elementwise.abs``).
 
 and the facts passes and backends read instead of name lists (see the fields below).
 """

@@ -85,6 +85,7 @@ def fuse_elementwise(program) -> KernelPlan:
     kernels: list = []
     by_space: dict = {}    # iteration space -> kernels, newest last
     steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
+
     def step_of(node):
         return kernel_of.get(node, node)
 
