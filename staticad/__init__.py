@@ -22,7 +22,7 @@ from .ops import (  # noqa: F401
     sigmoid, relu, abs, sign, maximum, minimum, where, clip, sum, mean, max, min, prod, matmul, dot,
     transpose, reshape, broadcast_to, expand_dims, squeeze, concatenate, stack, getitem, norm, softmax,
     log_softmax, logsumexp, astype, less, less_equal, greater, greater_equal, equal, not_equal, logical_and,
-    logical_or, logical_not, zeros, ones, zeros_like, ones_like, full, full_like, arange, linspace,
+    logical_or, logical_not, zeros, ones, zeros_like, ones_like, full, full_like, arange, linspace, softplus,
 )
 
 from .version import __version__  # noqa: F401,E402

@@ -169,9 +169,19 @@ def _no_impl(*a, **k):
     raise RuntimeError("source nodes are bound by the backend, not evaluated")
 
 
-PLACEHOLDER = defop("placeholder", _no_infer, _no_impl, doc="symbolic input fed at call time")
-CONSTANT = defop("constant", _no_infer, _no_impl, doc="value baked into the graph")
-VARIABLE = defop("variable", _no_infer, _no_impl, doc="stateful parameter")
+def _input_dims(node, ins):
+    # an unknown dim of an input is a symbol of its own, known at call time
+    return tuple(d if d is not None else ("in", node.id, i) for i, d in enumerate(node.shape))
+
+
+def _static_dims(node, ins):
+    return tuple(node.shape)
+
+
+PLACEHOLDER = defop("placeholder", _no_infer, _no_impl, source=True, symshape=_input_dims,
+                    doc="symbolic input fed at call time")
+CONSTANT = defop("constant", _no_infer, _no_impl, source=True, symshape=_static_dims, doc="value baked into the graph")
+VARIABLE = defop("variable", _no_infer, _no_impl, source=True, symshape=_static_dims, doc="stateful parameter")
 
 
 def _check_shape_spec(shape) -> Shape:

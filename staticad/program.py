@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Tensor, Variable, walk
+from .graph import Variable, walk
 
 
 @dataclass
@@ -67,12 +67,6 @@ class Program:
         for r in self.roots:
             last[r] = end
         return last
-
-
-def describe(node: Tensor) -> str:
-    """One line naming a node for schedules and error messages."""
-    from .graph import _format_shape
-    return f"{node.name}: {node.op.name} {_format_shape(node.shape)} {node.dtype}"
 
 
 class _NoPlainForm(Exception):

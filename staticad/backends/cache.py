@@ -49,11 +49,17 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _runtime_fingerprint() -> str:
-    """Generated modules call these helper modules: a change in them must miss the cache."""
+    """Generated modules call these helper modules and the ops' scalar functions: a change in
+    them must miss the cache."""
+    import inspect
+    from ..registry import REGISTRY
     from . import numba_math, numba_runtime
     h = hashlib.sha256()
     for mod in (numba_runtime, numba_math):
         h.update(Path(mod.__file__).read_bytes())
+    for name in sorted(REGISTRY):
+        if REGISTRY[name].scalar is not None:
+            h.update(f"{name}\0{inspect.getsource(REGISTRY[name].scalar)}".encode())
     return h.hexdigest()[:16]
 
 

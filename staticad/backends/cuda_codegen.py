@@ -30,10 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..graph import CONSTANT, PLACEHOLDER, VARIABLE
+from ..ops import reduce as _rd, shape as _sh
+from ..ops.linalg import MATMUL
+from ..registry import REGISTRY
 from ..ops.shape import index_of
 from ..passes.fuse import KernelPlan, LoopKernel, shape_only
 from ..passes.symshape import is_symbol
-from .numba_codegen import CONTROL_OPS, literal
+from .numba_codegen import literal, member_template
 
 
 @dataclass(frozen=True)
@@ -49,28 +53,11 @@ GPU = LaunchConfig(threads=256, max_blocks=2048, tile=16, target=1 << 16)
 # so the block partials and segmented trees are exercised).
 SIMULATOR = LaunchConfig(threads=16, max_blocks=2, tile=4, target=32)
 
-SINK_COMBINE = {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod", "max": "max", "min": "min"}
-HELPERS = {
-    "maximum": ("def _rt_maximum(a, b):",
-                "    # numpy semantics: NaN from either side propagates",
-                "    if a != a:", "        return a", "    if b != b:", "        return b",
-                "    return a if a >= b else b"),
-    "minimum": ("def _rt_minimum(a, b):",
-                "    if a != a:", "        return a", "    if b != b:", "        return b",
-                "    return a if a <= b else b"),
-    "sign": ("def _rt_sign(x):",
-             "    if x > 0:", "        return 1", "    if x < 0:", "        return -1",
-             "    if x != x:", "        return x", "    return 0"),
-    "select": ("def _rt_select(c, a, b):", "    return a if c else b"),
-    "relu": ("def _rt_relu(x):", "    if x != x:", "        return x", "    return x if x > 0 else x * 0"),
-    "sigmoid": ("def _rt_sigmoid(x):",
-                "    # exp of a non-positive argument only: no overflow for large |x|",
-                "    if x >= 0:", "        return 1.0 / (1.0 + math.exp(-x))",
-                "    e = math.exp(x)", "    return e / (1.0 + e)"),
-}
+# max and min reductions combine with the scalar functions of the maximum and minimum ops
+COMBINE_OP = {"max": "maximum", "min": "minimum"}
 TREE_STEP = {"sum": "sh[t] + sh[t + w]", "prod": "sh[t] * sh[t + w]",
              "max": "_rt_maximum(sh[t], sh[t + w])", "min": "_rt_minimum(sh[t], sh[t + w])"}
-RESERVED = {"np", "math", "cuda", "_host", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill",
+RESERVED = {"np", "math", "cuda", "_host", "_ops", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill",
             "k", "t", "o", "j", "q", "w", "n", "M", "R", "G", "lane", "grp", "gpb", "ob", "rem", "remo", "remj",
             "size", "blocks", "seg", "v", "mm", "sh", "tx", "ty", "z", "z0", "z1", "z2", "row", "col", "acc",
             "nparts", "off", "_ws", "_prof", "value", "src", "dst", "sb", "db", "a", "b", "c", "ka", "kb",
@@ -151,8 +138,8 @@ class CudaCodegen:
         if node not in self.order:  # a constant a sub-graph's driver function takes from this one
             self.order[node] = len(self.order)
         name = node.name
-        if node.op.name not in ("placeholder", "variable") or re.fullmatch(r"(placeholder|Variable)_\d+", name):
-            name = f"{'Variable' if node.op.name == 'variable' else node.op.name}_{self.order[node]}"
+        if node.op not in (PLACEHOLDER, VARIABLE) or re.fullmatch(r"(placeholder|Variable)_\d+", name):
+            name = f"{'Variable' if node.op is VARIABLE else node.op.name}_{self.order[node]}"
         base = re.sub(r"\W", "_", name)
         if not base or base[0].isdigit() or keyword.iskeyword(base) or _RESERVED_PATTERN.fullmatch(base):
             base = "t_" + base
@@ -215,9 +202,9 @@ class CudaCodegen:
 
     def shape_of(self, node) -> str:
         """A driver expression for the run-time shape of ``node``."""
-        if node.op.name in ("variable", "constant"):
+        if node.op in (VARIABLE, CONSTANT):
             return _tuple(str(d) for d in node.shape)
-        if node.op.name == "placeholder" or node not in self.plan.kernel_of:
+        if node.op is PLACEHOLDER or node not in self.plan.kernel_of:
             return f"{self.ident(node)}_sh"
         return self.shape_expr(self.sym[node])
 
@@ -247,7 +234,7 @@ class CudaCodegen:
         for v in p.variables():
             self.args.append((self.ident(v), v))
         for node in p.nodes:
-            if node.op.name == "constant":
+            if node.op is CONSTANT:
                 if node.static_size == 1 and self._only_in_loops(node):
                     self.inline.add(node)
                 else:
@@ -262,7 +249,7 @@ class CudaCodegen:
         self.emit_epilogue()
         params = []  # built last: sub-graphs add the constants they take (see cuda_control)
         for ident, node in self.args:
-            params += [ident, f"{ident}_sh"] if node.op.name == "placeholder" else [ident]
+            params += [ident, f"{ident}_sh"] if node.op is PLACEHOLDER else [ident]
         return [f"def {name}({', '.join(params + ['_ws', '_prof=None'])}):",
                 '    """Launches the kernels in plan order; returns ([(buffer, shape)] of the outputs, '
                 '[buffer] of the update values)."""'] + self.w.lines
@@ -278,6 +265,7 @@ class CudaCodegen:
             "import numpy as np",
             "from numba import cuda",
             "from staticad.backends import cuda_backend as _host",
+            "from staticad.registry import REGISTRY as _ops",
             "",
             f"THREADS = {c.threads}  # threads per block (a power of two: reduction trees halve it)",
             f"MAX_BLOCKS = {c.max_blocks}  # grid-stride loops cap the grid (and the block partials) here",
@@ -289,8 +277,9 @@ class CudaCodegen:
             "    return max(1, min((n + THREADS - 1) // THREADS, MAX_BLOCKS))",
         ]
         device = []
-        for name in sorted(self.helpers):
-            device += ["", "", "@cuda.jit(device=True)", *HELPERS[name]]
+        if self.helpers:  # the scalar functions of ops (Op.scalar), compiled for the device
+            device += [""] + [f"_rt_{name} = cuda.jit(device=True)(_ops[{name!r}].scalar)"
+                              for name in sorted(self.helpers)]
         for lines in self.library.values():
             device += ["", ""] + lines
         for lines in self.kernels:
@@ -310,20 +299,19 @@ class CudaCodegen:
         self.w(f"    _prof({label!r}, {ops!r})")
 
     # --- device helpers ---------------------------------------------------------------------
-    def use_expr(self, expr: str) -> str:
-        expr = expr.replace("_rt.", "_rt_")
-        for name in re.findall(r"_rt_(\w+)\(", expr):
-            if name not in HELPERS:
-                raise NotImplementedError(f"cuda backend: no device helper for _rt.{name}")
-            self.helpers.add(name)
-        return expr
+    def use_scalar(self, op) -> str:
+        """The device function of ``op``'s scalar function (defined once per module)."""
+        if op.scalar is None or REGISTRY.get(op.name) is not op:
+            raise NotImplementedError(f"cuda backend: op {op.name!r} has no scalar function")
+        self.helpers.add(op.name)
+        return f"_rt_{op.name}"
 
     def use_tree(self, combine: str):
         name = f"_tree_{combine}"
         if name in self.library:
             return name
-        if combine in ("max", "min"):
-            self.helpers.add("maximum" if combine == "max" else "minimum")
+        if combine in COMBINE_OP:
+            self.use_scalar(REGISTRY[COMBINE_OP[combine]])
         self.library[name] = [
             "@cuda.jit(device=True)",
             f"def {name}(sh, t, lane, width, x):",
@@ -400,11 +388,11 @@ class CudaCodegen:
     def _acc_sym(self, s, r):
         """The accumulator's symbolic shape aligned to the iteration rank ``r``; () when the
         reduction is over every axis (statically)."""
-        name = s.op.name
+        over = s.op.reduction.over
         x_sym = self.sym[s.inputs[0]]
-        if name == "norm":
+        if over == "all":
             return ()
-        if name == "sum_to_like":
+        if over == "like":
             acc = self.sym[s.inputs[1]]
             acc = (1,) * (r - len(acc)) + tuple(acc)
         else:
@@ -414,55 +402,39 @@ class CudaCodegen:
 
     @staticmethod
     def _acc_dtype(s) -> np.dtype:
-        x = s.inputs[0].dtype
-        if s.op.name in ("max", "min") and x.kind == "f":
-            return x
-        return np.dtype("float64") if x.kind == "f" else np.dtype("int64")
+        return s.op.reduction.acc_dtype(s.inputs[0].dtype)
 
     @staticmethod
     def _acc_init(s, dt) -> str:
-        op = s.op.name
-        if op == "max":
-            return f"{np_type(dt)}(-math.inf)" if dt.kind == "f" else f"np.int64({np.iinfo(np.int64).min})"
-        if op == "min":
-            return f"{np_type(dt)}(math.inf)" if dt.kind == "f" else f"np.int64({np.iinfo(np.int64).max})"
-        return f"{np_type(dt)}({1 if op == 'prod' else 0})"
+        v = s.op.reduction.identity(dt)
+        if isinstance(v, float) and np.isinf(v):
+            return f"{np_type(dt)}({'math.inf' if v > 0 else '-math.inf'})"
+        return f"{np_type(dt)}({v})"
 
     def _accumulate(self, s, acc, x, dt) -> str:
-        op = s.op.name
+        red = s.op.reduction
         x = f"{np_type(dt)}({x})"
-        if op in ("sum", "sum_to_like"):
-            return f"{acc} = {acc} + {x}"
-        if op == "norm":
+        if red.squares:
             return f"{acc} = {acc} + {x} * {x}"
-        if op == "prod":
+        if red.combine == "sum":
+            return f"{acc} = {acc} + {x}"
+        if red.combine == "prod":
             return f"{acc} = {acc} * {x}"
-        self.helpers.add("maximum" if op == "max" else "minimum")
-        return f"{acc} = _rt_{'maximum' if op == 'max' else 'minimum'}({acc}, {x})"
+        return f"{acc} = {self.use_scalar(REGISTRY[COMBINE_OP[red.combine]])}({acc}, {x})"
 
     def _finish_value(self, s, acc) -> str:
-        value = f"math.sqrt({acc})" if s.op.name == "norm" else acc
+        value = f"math.sqrt({acc})" if s.op.reduction.squares else acc
         return cast(value, s.dtype)
 
     def _member_expr(self, m, val) -> str:
-        name = m.op.name
-        if name in ("broadcast_like", "broadcast_to"):
-            return val(m.inputs[0])
-        if name in ("full_like", "full"):
-            return literal(m.attrs["value"], m.dtype)
-        if name == "astype" and m.dtype.kind == "b":
-            return f"({val(m.inputs[0])} != 0)"
-        return self.use_expr(m.op.expr.format(*[val(i) for i in m.inputs]))
+        if m.op.scalar is not None:
+            return f"{self.use_scalar(m.op)}({', '.join(val(i) for i in m.inputs)})"
+        return member_template(m, val)
 
     @staticmethod
     def _reads(node) -> list:
         """The inputs whose values a member or sink reads inside the loop."""
-        name = node.op.name
-        if name in ("full", "full_like"):
-            return []
-        if name in ("broadcast_like", "broadcast_to") or not node.op.elementwise:
-            return [node.inputs[0]]
-        return list(node.inputs)
+        return [i for k, i in enumerate(node.inputs) if not shape_only(node, k)]
 
     def emit_loop_kernel(self, k: LoopKernel):
         w = self.w
@@ -480,7 +452,7 @@ class CudaCodegen:
             self.alloc(m, size)
         for s in k.sinks:
             self.alloc(s, self.size_of(self.shape_expr(self.sym[s])))
-            if s.op.name in ("max", "min"):
+            if s.op.reduction.needs_elements:
                 w(f"if {size} == 0:")
                 w(f"    raise ValueError(\"zero-size array to reduction operation {s.op.name} "
                   f"({self.ident(s)}) which has no identity\")")
@@ -647,7 +619,7 @@ class CudaCodegen:
             kw.indent -= 2
             for s in partial:
                 dt = self._acc_dtype(s)
-                tree = self.use_tree(SINK_COMBINE[s.op.name])
+                tree = self.use_tree(s.op.reduction.combine)
                 a = f"a_{self.ident(s)}"
                 kw(f"{a} = {tree}({shared[dt]}, t, lane, G, {a})")
                 kw("if lane == 0 and o < M:")
@@ -670,7 +642,7 @@ class CudaCodegen:
             kw.indent -= 1
         for s in scalar:
             dt = self._acc_dtype(s)
-            tree = self.use_tree(SINK_COMBINE[s.op.name])
+            tree = self.use_tree(s.op.reduction.combine)
             z = f"z_{self.ident(s)}"
             kw(f"{z} = {tree}({shared[dt]}, t, t, THREADS, {z})")
             kw("if t == 0:")
@@ -725,112 +697,126 @@ class CudaCodegen:
             z = f"z_{self.ident(s)}"
             step = {"sum": f"{z} + {parts[s]}[q]", "prod": f"{z} * {parts[s]}[q]",
                     "max": f"_rt_maximum({z}, {parts[s]}[q])",
-                    "min": f"_rt_minimum({z}, {parts[s]}[q])"}[SINK_COMBINE[s.op.name]]
+                    "min": f"_rt_minimum({z}, {parts[s]}[q])"}[s.op.reduction.combine]
             kw(f"{z} = {self._acc_init(s, dt)}")
             kw("q = t")
             kw("while q < nparts:")
             kw(f"    {z} = {step}")
             kw("    q += THREADS")
-            kw(f"{z} = {self.use_tree(SINK_COMBINE[s.op.name])}(sh_{dt.name}, t, t, THREADS, {z})")
+            kw(f"{z} = {self.use_tree(s.op.reduction.combine)}(sh_{dt.name}, t, t, THREADS, {z})")
             kw("if t == 0:")
             kw(f"    {self.ident(s)}[0] = {self._finish_value(s, z)}")
         self.kernels.append(kw.lines)
 
     # --- library steps -----------------------------------------------------------------------------
     def emit_library(self, node):
-        w = self.w
-        name = node.op.name
         out = self.ident(node)
-        ins = [self.ident(i) for i in node.inputs]
-        a = node.attrs
-        w("")
-        w(f"# {out}: {name}")
-        if name == "matmul":
-            if self._transposed_product(node) is not None:
-                w(f"# computed transposed, by {self.ident(self._transposed_product(node))}")
-                return
-            self._emit_matmul(node)
-        elif name == "transpose" and node.inputs[0] in self.deferred:
-            self._emit_matmul(node.inputs[0], into=node)
-        elif name == "transpose":
-            axes = a["axes"]
-            src = self.shape_of(node.inputs[0])
-            v = self.fresh_name("view")
-            w(f"{v} = _host.permuted({src}, {axes!r})")
-            w(f"{out}_sh = {v}.shape")
-            if node not in self.roots and self.users.get(node) and all(
-                    u.op.name == "matmul" for u, _ in self.users[node]) and node.inputs[0] not in self.strided:
-                w(f"{out}_st = {v}.strides  # a strided view: the matmul reads it in place, no copy")
-                w(f"{out} = {ins[0]}")
-                self.strided.add(node)
-                return
-            self.alloc(node, f"{v}.size")
-            self.emit_copy(f"{v}.size", ins[0], "0", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
-                           max(1, node.ndim), node.inputs[0].dtype, node.dtype)
-        elif name in ("reshape", "reshape_like", "expand_dims", "squeeze", "stop_gradient"):
-            src = self.shape_of(node.inputs[0])
-            if name == "reshape":
-                shape = f"_host.reshape_shape({src}, {a['shape']!r}, \"{out}\")"
-            elif name == "reshape_like":
-                shape = f"_host.reshape_shape({src}, {self.shape_of(node.inputs[1])}, \"{out}\")"
-            elif name == "expand_dims":
-                shape = f"_host.expand_shape({src}, {a['axes']!r})"
-            elif name == "squeeze":
-                shape = f"_host.squeeze_shape({src}, {a['axes']!r}, \"{out}\")"
-            else:
-                shape = src
-            w(f"{out}_sh = {shape}")
-            w(f"{out} = {ins[0]}  # same buffer, new shape")
-        elif name == "getitem":
-            v = self.fresh_name("view")
-            w(f"{v} = _host.getitem_view({self.shape_of(node.inputs[0])}, {self._index_text(node)}, \"{out}\")")
-            w(f"{out}_sh = {v}.shape")
-            self.alloc(node, f"{v}.size")
-            self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides",
-                           f"{v}.dims", max(1, node.ndim), node.inputs[0].dtype, node.dtype)
-        elif name == "getitem_grad":
-            g = node.inputs[0]
-            w(f"{out}_sh = {self.shape_of(node.inputs[1])}")
-            self.alloc(node, f"_host.size({out}_sh)")
-            self.emit_fill(f"_host.size({out}_sh)", out, node.dtype, "0" if node.dtype.kind != "f" else "0.0")
-            v = self.fresh_name("view")
-            w(f"{v} = _host.getitem_view({out}_sh, {self._index_text(node)}, \"{out}\")")
-            self.emit_copy(f"{v}.size", ins[0], "0", f"_host.aligned_strides({self.shape_of(g)}, {v}.dims, \"{out}\")",
-                           out, f"{v}.base", f"{v}.strides", f"{v}.dims", max(1, g.ndim), g.dtype, node.dtype)
-        elif name == "concatenate":
-            ax = a["axis"]
-            shapes = [self.shape_of(i) for i in node.inputs]
-            w(f"{out}_sh = _host.concat_shape({_tuple(shapes)}, {ax}, \"{out}\")")
-            self.alloc(node, f"_host.size({out}_sh)")
-            off = self.fresh_name("off")
-            w(f"{off} = 0")
-            for i, shape in zip(node.inputs, shapes):
-                v = self.fresh_name("view")
-                w(f"{v} = _host.slot({out}_sh, {ax}, {off}, {shape})")
-                self.emit_copy(f"{v}.size", self.ident(i), "0", f"{v}.cstrides", out, f"{v}.base", f"{v}.strides",
-                               f"{v}.dims", max(1, node.ndim), i.dtype, node.dtype)
-                w(f"{off} += {shape}[{ax}]")
-        elif name == "concat_part":
-            ax = a["axis"]
-            refs = node.inputs[1:]
-            start = " + ".join(f"{self.shape_of(r)}[{ax}]" for r in refs[:a["index"]]) or "0"
-            v = self.fresh_name("view")
-            w(f"{v} = _host.slot({self.shape_of(node.inputs[0])}, {ax}, {start}, {self.shape_of(refs[a['index']])})")
-            w(f"{out}_sh = {v}.shape")
-            self.alloc(node, f"{v}.size")
-            self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
-                           max(1, node.ndim), node.inputs[0].dtype, node.dtype)
-        elif name in CONTROL_OPS:
+        self.w("")
+        self.w(f"# {out}: {node.op.name}")
+        lower = LIBRARY.get(node.op)
+        if lower is not None:
+            if lower(self, node, out, [self.ident(i) for i in node.inputs]) is False:
+                return  # nothing runs for it here: no profile tick
+        elif node.op.control:
             from .cuda_control import emit_control
             emit_control(self, node)
-        elif name == "count":
-            w(f"{out}_sh = ()")
-            self.alloc(node, "1")
-            value = f"_host.count({self.shape_of(node.inputs[0])}, {a['axes']!r})"
-            self.emit_fill("1", out, node.dtype, f"float({value})" if node.dtype.kind == "f" else value)
         else:
-            raise NotImplementedError(f"cuda backend: no code for op {name!r} ({out})")
-        self.tick(out, name)
+            raise NotImplementedError(f"cuda backend: no code for op {node.op.name!r} ({out})")
+        self.tick(out, node.op.name)
+
+    def _lib_matmul(self, node, out, ins):
+        if self._transposed_product(node) is not None:
+            self.w(f"# computed transposed, by {self.ident(self._transposed_product(node))}")
+            return False
+        self._emit_matmul(node)
+
+    def _lib_transpose(self, node, out, ins):
+        w = self.w
+        if node.inputs[0] in self.deferred:
+            self._emit_matmul(node.inputs[0], into=node)
+            return
+        axes = node.attrs["axes"]
+        src = self.shape_of(node.inputs[0])
+        v = self.fresh_name("view")
+        w(f"{v} = _host.permuted({src}, {axes!r})")
+        w(f"{out}_sh = {v}.shape")
+        if node not in self.roots and self.users.get(node) and all(
+                u.op is MATMUL for u, _ in self.users[node]) and node.inputs[0] not in self.strided:
+            w(f"{out}_st = {v}.strides  # a strided view: the matmul reads it in place, no copy")
+            w(f"{out} = {ins[0]}")
+            self.strided.add(node)
+            return False
+        self.alloc(node, f"{v}.size")
+        self.emit_copy(f"{v}.size", ins[0], "0", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
+                       max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+
+    def _lib_reshape(self, node, out, ins):
+        a = node.attrs
+        src = self.shape_of(node.inputs[0])
+        if node.op is _sh.RESHAPE:
+            shape = f"_host.reshape_shape({src}, {a['shape']!r}, \"{out}\")"
+        elif node.op is _sh.RESHAPE_LIKE:
+            shape = f"_host.reshape_shape({src}, {self.shape_of(node.inputs[1])}, \"{out}\")"
+        elif node.op is _sh.EXPAND_DIMS:
+            shape = f"_host.expand_shape({src}, {a['axes']!r})"
+        else:
+            shape = f"_host.squeeze_shape({src}, {a['axes']!r}, \"{out}\")"
+        self.w(f"{out}_sh = {shape}")
+        self.w(f"{out} = {ins[0]}  # same buffer, new shape")
+
+    def _lib_getitem(self, node, out, ins):
+        w = self.w
+        v = self.fresh_name("view")
+        w(f"{v} = _host.getitem_view({self.shape_of(node.inputs[0])}, {self._index_text(node)}, \"{out}\")")
+        w(f"{out}_sh = {v}.shape")
+        self.alloc(node, f"{v}.size")
+        self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides",
+                       f"{v}.dims", max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+
+    def _lib_getitem_grad(self, node, out, ins):
+        w = self.w
+        g = node.inputs[0]
+        w(f"{out}_sh = {self.shape_of(node.inputs[1])}")
+        self.alloc(node, f"_host.size({out}_sh)")
+        self.emit_fill(f"_host.size({out}_sh)", out, node.dtype, "0" if node.dtype.kind != "f" else "0.0")
+        v = self.fresh_name("view")
+        w(f"{v} = _host.getitem_view({out}_sh, {self._index_text(node)}, \"{out}\")")
+        self.emit_copy(f"{v}.size", ins[0], "0", f"_host.aligned_strides({self.shape_of(g)}, {v}.dims, \"{out}\")",
+                       out, f"{v}.base", f"{v}.strides", f"{v}.dims", max(1, g.ndim), g.dtype, node.dtype)
+
+    def _lib_concatenate(self, node, out, ins):
+        w = self.w
+        ax = node.attrs["axis"]
+        shapes = [self.shape_of(i) for i in node.inputs]
+        w(f"{out}_sh = _host.concat_shape({_tuple(shapes)}, {ax}, \"{out}\")")
+        self.alloc(node, f"_host.size({out}_sh)")
+        off = self.fresh_name("off")
+        w(f"{off} = 0")
+        for i, shape in zip(node.inputs, shapes):
+            v = self.fresh_name("view")
+            w(f"{v} = _host.slot({out}_sh, {ax}, {off}, {shape})")
+            self.emit_copy(f"{v}.size", self.ident(i), "0", f"{v}.cstrides", out, f"{v}.base", f"{v}.strides",
+                           f"{v}.dims", max(1, node.ndim), i.dtype, node.dtype)
+            w(f"{off} += {shape}[{ax}]")
+
+    def _lib_concat_part(self, node, out, ins):
+        w = self.w
+        a = node.attrs
+        ax = a["axis"]
+        refs = node.inputs[1:]
+        start = " + ".join(f"{self.shape_of(r)}[{ax}]" for r in refs[:a["index"]]) or "0"
+        v = self.fresh_name("view")
+        w(f"{v} = _host.slot({self.shape_of(node.inputs[0])}, {ax}, {start}, {self.shape_of(refs[a['index']])})")
+        w(f"{out}_sh = {v}.shape")
+        self.alloc(node, f"{v}.size")
+        self.emit_copy(f"{v}.size", ins[0], f"{v}.base", f"{v}.strides", out, "0", f"{v}.cstrides", f"{v}.dims",
+                       max(1, node.ndim), node.inputs[0].dtype, node.dtype)
+
+    def _lib_count(self, node, out, ins):
+        self.w(f"{out}_sh = ()")
+        self.alloc(node, "1")
+        value = f"_host.count({self.shape_of(node.inputs[0])}, {node.attrs['axes']!r})"
+        self.emit_fill("1", out, node.dtype, f"float({value})" if node.dtype.kind == "f" else value)
 
     def _index_text(self, node) -> str:
         return _tuple(repr(it) for it in index_of(node))
@@ -894,7 +880,7 @@ class CudaCodegen:
             return None
         t = users[0][0]
         n = node.ndim
-        if t.op.name != "transpose" or t.attrs["axes"] != tuple(range(n - 2)) + (n - 1, n - 2):
+        if t.op is not _sh.TRANSPOSE or t.attrs["axes"] != tuple(range(n - 2)) + (n - 1, n - 2):
             return None
         self.deferred.add(node)
         return t
@@ -939,6 +925,17 @@ class CudaCodegen:
         ret = ", ".join(f"({name}, {self.shape_of(o)})" for o, name in outs[:len(p.outputs)])
         upd = ", ".join(name for _, name in outs[len(p.outputs):])
         w(f"return [{ret}], [{upd}]")
+
+
+# library steps: the lowering of each op (control ops: cuda_control)
+LIBRARY = {
+    MATMUL: CudaCodegen._lib_matmul, _sh.TRANSPOSE: CudaCodegen._lib_transpose,
+    _sh.RESHAPE: CudaCodegen._lib_reshape, _sh.RESHAPE_LIKE: CudaCodegen._lib_reshape,
+    _sh.EXPAND_DIMS: CudaCodegen._lib_reshape, _sh.SQUEEZE: CudaCodegen._lib_reshape,
+    _sh.GETITEM: CudaCodegen._lib_getitem, _sh.GETITEM_GRAD: CudaCodegen._lib_getitem_grad,
+    _sh.CONCATENATE: CudaCodegen._lib_concatenate, _sh.CONCAT_PART: CudaCodegen._lib_concat_part,
+    _rd.COUNT: CudaCodegen._lib_count,
+}
 
 
 def generate(plan: KernelPlan, config: LaunchConfig = GPU):

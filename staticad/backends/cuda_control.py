@@ -25,6 +25,9 @@ import re
 
 import numpy as np
 
+from ..control.ops import STACK_READ, STACK_SCATTER, TUPLE_GET, WHILE_LOOP
+from ..graph import CONSTANT
+from ..ops import elementwise as _ew
 from ..passes.plan import subplan
 
 
@@ -45,7 +48,7 @@ def subfunction(cg, sub) -> tuple:
         name = f"{base}_{k}"
         child = type(cg)(plan, cg.cfg, prefix=f"{name}_", parent=cg)  # a CudaCodegen
         cg.functions.append(child.driver_lines(name))
-        consts = [node for _, node in child.args if node.op.name == "constant"]
+        consts = [node for _, node in child.args if node.op is CONSTANT]
         for c in consts:  # the caller takes them as arguments too, up to the entry point
             if all(c is not n for _, n in cg.args):
                 cg.args.append((cg.ident(c), c))
@@ -65,13 +68,13 @@ def _value(cg, node) -> tuple:
 
 
 def emit_control(cg, node):
-    name = node.op.name
+    op = node.op
     w = cg.w
     out = cg.ident(node)
     src = node.inputs[0]
-    if name == "tuple_get":
+    if op is TUPLE_GET:
         index = node.attrs["index"]
-        if src.op.name == "while_loop" and index == src.attrs["n_vars"]:  # the trip count
+        if src.op is WHILE_LOOP and index == src.attrs["n_vars"]:  # the trip count
             loop = cg.ident(src)
             w(f"{out} = _host.scalar({loop}_n, np.int64)")
             w(f"{out}_sh = ()")
@@ -79,7 +82,7 @@ def emit_control(cg, node):
             cg.fresh.add(node)
         else:
             w(f"{out}, {out}_sh = {cg.ident(src)}[{index}]")
-    elif name == "stack_read":
+    elif op is STACK_READ:
         stack, k = node.inputs
         w(f"{out}_sh = {cg.shape_of(stack)}[1:]")
         cg.alloc(node, f"_host.size({out}_sh)")
@@ -87,9 +90,9 @@ def emit_control(cg, node):
         cg.sig(kernel, [("i",), ("a", stack.dtype), ("a", k.dtype), ("a", node.dtype)])
         w(f"{kernel}[_grid(_host.size({out}_sh)), THREADS](_host.size({out}_sh), {cg.ident(stack)}, "
           f"{cg.ident(k)}, {out})")
-    elif name == "stack_scatter":
-        g, k, ref = node.inputs
-        w(f"{out}_sh = {cg.shape_of(ref)}")
+    elif op is STACK_SCATTER:
+        g, k, _ = node.inputs  # the stack (ref): its shape only
+        w(f"{out}_sh = {cg.shape_expr(cg.sym[node])}")  # ref: its symbolic shape only
         cg.alloc(node, f"_host.size({out}_sh)")
         cg.emit_fill(f"_host.size({out}_sh)", out, node.dtype, "0" if node.dtype.kind != "f" else "0.0")
         w(f"if {cg.shape_of(g)} != {out}_sh[1:]:")
@@ -99,7 +102,7 @@ def emit_control(cg, node):
         cg.sig(kernel, [("i",), ("a", g.dtype), ("a", k.dtype), ("a", node.dtype)])
         w(f"{kernel}[_grid(_host.size({out}_sh[1:])), THREADS](_host.size({out}_sh[1:]), {cg.ident(g)}, "
           f"{cg.ident(k)}, {out})")
-    elif name == "while_loop":
+    elif op is WHILE_LOOP:
         _emit_while(cg, node, out)
     else:
         _emit_cond(cg, node, out)
@@ -135,7 +138,7 @@ def _emit_cond(cg, node, out):
 
 
 def _int_constant(node):
-    if node.op.name == "constant" and node.static_size == 1 and node.dtype.kind in "iu":
+    if node.op is CONSTANT and node.static_size == 1 and node.dtype.kind in "iu":
         return int(np.asarray(node.attrs["value"]).reshape(-1)[0])
     return None
 
@@ -150,15 +153,15 @@ def _counter(node, cond_prog, body_prog):
         return None
     c, b = cond_prog.outputs[0], body_prog.outputs[0]
     v0c, v0b = cond_prog.inputs[0], body_prog.inputs[0]
-    if c.op.name not in ("less", "greater") or c.inputs[0] is not v0c:
+    if c.op not in (_ew.LESS, _ew.GREATER) or c.inputs[0] is not v0c:
         return None
     step = None
-    if b.op.name == "add" and v0b in b.inputs:
+    if b.op is _ew.ADD and v0b in b.inputs:
         step = _int_constant(b.inputs[1] if b.inputs[0] is v0b else b.inputs[0])
-    elif b.op.name == "subtract" and b.inputs[0] is v0b:
+    elif b.op is _ew.SUBTRACT and b.inputs[0] is v0b:
         step = _int_constant(b.inputs[1])
         step = -step if step is not None else None
-    if not step or (step > 0) != (c.op.name == "less"):
+    if not step or (step > 0) != (c.op is _ew.LESS):
         return None
     bound = c.inputs[1]
     if bound.dtype.kind not in "iu":  # a float bound: the trip count is not an integer difference

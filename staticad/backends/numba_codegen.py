@@ -10,10 +10,14 @@ BLAS, views, indexing) are one statement each.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 
 import numpy as np
 
+from ..graph import CONSTANT, PLACEHOLDER, VARIABLE
+from ..ops import elementwise as _ew, reduce as _rd, shape as _sh
+from ..ops.linalg import MATMUL
 from ..ops.shape import index_of
 from ..passes.fuse import KernelPlan, LoopKernel, is_member_op, shape_only
 from ..passes.symshape import is_symbol
@@ -21,13 +25,10 @@ from . import cache as _cache
 from .numba_kernels import KernelLibraryMixin
 from .numba_segments import split as split_function
 from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64,  # noqa: F401
-                           _int64_tuple, _keeps_float_dtype, _split_tuple, _tuple, _variant, _Writer, literal)
+                           _int64_tuple, _keeps_float_dtype, _split_tuple, _tuple, _variant, _Writer, literal,
+                           member_template)
 
-# library steps whose result may share memory with an input
-ALIASING_OPS = {"transpose", "getitem", "stop_gradient", "reshape", "reshape_like", "expand_dims", "squeeze",
-                "concat_part"}
 RESERVED = {"np", "math", "_rt", "njit", "entry"}
-CONTROL_OPS = {"while_loop", "cond", "tuple_get", "stack_read", "stack_scatter"}
 
 
 class NumbaCodegen(KernelLibraryMixin):
@@ -73,7 +74,7 @@ class NumbaCodegen(KernelLibraryMixin):
         self._uid = 0
         # Threads only where no BLAS call shares the entry point: OpenMP workers spin-wait
         # after a parallel loop and starve OpenBLAS threads (NUMBA_FACTS.md #8).
-        self.parallel_ok = not any(getattr(st, "op", None) is not None and st.op.name == "matmul"
+        self.parallel_ok = not any(getattr(st, "op", None) is MATMUL
                                    for st in plan.steps) and not _subgraphs_use_blas(plan.steps)
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
@@ -90,10 +91,10 @@ class NumbaCodegen(KernelLibraryMixin):
         if node not in self.order:  # a constant a sub-graph function takes from this one
             self.order[node] = len(self.order)
         name = node.name
-        if node.op.name not in ("placeholder", "variable") or re.fullmatch(r"(placeholder|Variable)_\d+", name):
+        if node.op not in (PLACEHOLDER, VARIABLE) or re.fullmatch(r"(placeholder|Variable)_\d+", name):
             # automatic names carry a process-global counter: use the position in the program,
             # so the same graph always generates the same source (and hits the same cache entry)
-            name = f"{'Variable' if node.op.name == 'variable' else node.op.name}_{self.order[node]}"
+            name = f"{'Variable' if node.op is VARIABLE else node.op.name}_{self.order[node]}"
         base = re.sub(r"\W", "_", name)
         if not base or base[0].isdigit() or keyword.iskeyword(base):
             base = "t_" + base
@@ -212,7 +213,7 @@ class NumbaCodegen(KernelLibraryMixin):
         for v in variables:
             self.args.append((self.ident(v), v))
         for node in p.nodes:
-            if node.op.name == "constant":
+            if node.op is CONSTANT:
                 if node.static_size == 1 and self._only_in_loops(node):
                     self.inline.add(node)
                 else:
@@ -258,7 +259,7 @@ class NumbaCodegen(KernelLibraryMixin):
         last: dict = {}
         for index, step in enumerate(self.plan.steps):
             reads = step.operands if isinstance(step, LoopKernel) else value_inputs(step, self.sym)
-            if not isinstance(step, LoopKernel) and step.op.name in ALIASING_OPS:
+            if not isinstance(step, LoopKernel) and step.op.aliases_input:
                 aliased.update(step.inputs)
             for node in reads:
                 last[node] = index
@@ -320,29 +321,24 @@ class NumbaCodegen(KernelLibraryMixin):
         return node not in set(self.program.roots)
 
     def _member_expr(self, m, val) -> str:
-        name = m.op.name
-        if name in ("broadcast_like", "broadcast_to"):
-            return val(m.inputs[0])
-        if name in ("full_like", "full"):
-            return literal(m.attrs["value"], m.dtype)
-        if name == "astype" and m.dtype.kind == "b":
-            return f"({val(m.inputs[0])} != 0)"
         fn = m.op.extra.get("vector_math")
         if fn is not None and m.dtype.name in ("float32", "float64"):
             # vectorizable arithmetic implementation instead of a scalar libm call (no SVML)
             arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
             return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}({arg})"
-        return m.op.expr.format(*[val(i) for i in m.inputs])
+        if m.op.scalar is not None:  # the njit-compiled scalar function (numba_runtime)
+            return f"_rt.{m.op.name}({', '.join(val(i) for i in m.inputs)})"
+        return member_template(m, val)
 
     def _sym_text(self, S) -> str:
         return _tuple(str(d) if not is_symbol(d) else self.dim(d) for d in S)
 
     def _block_kind(self, s):
-        return {"sum": "sum", "sum_to_like": "sum", "norm": "sum", "prod": "prod"}.get(s.op.name, s.op.name)
+        return s.op.reduction.combine
 
     def _combine(self, s, total, part):
-        op = s.op.name
-        if op in ("sum", "sum_to_like", "norm"):
+        op = s.op.reduction.combine
+        if op == "sum":
             self.w(f"{total} += {part}")
         elif op == "prod":
             self.w(f"{total} *= {part}")
@@ -354,10 +350,10 @@ class NumbaCodegen(KernelLibraryMixin):
     # --- reductions ---------------------------------------------------------------------------------
     def _acc_sym(self, s):
         x_sym = self.sym[s.inputs[0]]
-        name = s.op.name
-        if name == "norm":
+        over = s.op.reduction.over
+        if over == "all":
             return ()
-        if name == "sum_to_like":
+        if over == "like":
             acc = self.sym[s.inputs[1]]
             return () if all(d == 1 for d in acc) else acc
         axes = s.attrs["axes"]
@@ -365,18 +361,13 @@ class NumbaCodegen(KernelLibraryMixin):
         return () if all(d == 1 for d in acc) else acc  # everything reduced: a scalar accumulator
 
     def _acc_dtype(self, s) -> str:
-        x = s.inputs[0]
-        if s.op.name in ("max", "min"):
-            return x.dtype.name
-        return "float64" if x.dtype.kind == "f" else "int64"
+        return s.op.reduction.acc_dtype(s.inputs[0].dtype).name
 
     def _acc_init(self, s) -> str:
-        dt = np.dtype(self._acc_dtype(s))
-        if s.op.name == "max":
-            return "-math.inf" if dt.kind == "f" else str(np.iinfo(dt).min if dt.kind in "iu" else False)
-        if s.op.name == "min":
-            return "math.inf" if dt.kind == "f" else str(np.iinfo(dt).max if dt.kind in "iu" else True)
-        return "1" if s.op.name == "prod" else "0"
+        v = s.op.reduction.identity(self._acc_dtype(s))
+        if isinstance(v, float) and math.isinf(v):
+            return "math.inf" if v > 0 else "-math.inf"
+        return str(v)
 
     def _init_acc(self, s, k):
         w = self.w
@@ -392,14 +383,15 @@ class NumbaCodegen(KernelLibraryMixin):
 
     def _accumulate(self, s, slot, x, staged=False):
         w = self.w
-        op = s.op.name
+        red = s.op.reduction
+        op = red.combine
         if staged:  # the block buffer just holds each element's contribution
-            w(f"{slot} = np.float64({x}) * np.float64({x})" if op == "norm" else f"{slot} = {x}")
+            w(f"{slot} = np.float64({x}) * np.float64({x})" if red.squares else f"{slot} = {x}")
             return
-        if op in ("sum", "sum_to_like"):
-            w(f"{slot} += {x}")
-        elif op == "norm":
+        if red.squares:
             w(f"{slot} += np.float64({x}) * np.float64({x})")
+        elif op == "sum":
+            w(f"{slot} += {x}")
         elif op == "prod":
             w(f"{slot} *= {x}")
         elif op == "max":
@@ -411,13 +403,13 @@ class NumbaCodegen(KernelLibraryMixin):
         w = self.w
         out = self.ident(s)
         dt = s.dtype.name
-        if s.op.name in ("max", "min"):
+        if s.op.reduction.needs_elements:
             size = " * ".join(D) if D else "1"
             w(f"if {size} == 0:")
             w(f"    raise ValueError(\"zero-size array to reduction operation {s.op.name} ({self.ident(s)})\")")
         out_shape = self.shape_expr(self.sym[s])
         if not a["array"]:
-            value = f"np.sqrt({a['name']})" if s.op.name == "norm" else a["name"]
+            value = f"np.sqrt({a['name']})" if s.op.reduction.squares else a["name"]
             if self.sym[s] == ():
                 w(f"{out} = _rt.scalar_array({value}, np.{dt})")
             else:
@@ -429,82 +421,87 @@ class NumbaCodegen(KernelLibraryMixin):
     # --- library steps ------------------------------------------------------------------------------
     def emit_library(self, node):
         w = self.w
-        name = node.op.name
-        out = self.ident(node)
-        ins = [self.ident(i) for i in node.inputs]
-        a = node.attrs
         w("")
-        w(f"# {self.ident(node)}: {name}")
-        if name == "matmul":
-            self._emit_matmul(node, ins)
-            self.fresh.add(node)
-        elif name == "transpose":
-            if a["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
-                w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy
-            else:
-                w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in a['axes'])})")
-            self.noncontig.add(node)
-        elif name in ("reshape", "reshape_like", "expand_dims", "squeeze"):
-            # a dim no rule relates to the inputs (the -1 of a reshape of a None dim) is this node's
-            # own: it cannot be read from the array being made, so numpy's -1 computes it
-            own = lambda d: is_symbol(d) and d[0] == "node" and d[1] == node.id  # noqa: E731
-            dims = _int64_tuple("-1" if own(d) else self.dim(d) for d in self.sym[node])
-            w(f"{out} = _rt.contiguous_reshape({ins[0]}, {dims})")
-        elif name == "stop_gradient":
-            w(f"{out} = {ins[0]}")
-            if node.inputs[0] in self.noncontig:
-                self.noncontig.add(node)
-        elif name == "getitem":
-            idx = self._index_text(node, ins[0])
-            if node.ndim == 0:
-                w(f"{out} = _rt.scalar_array({ins[0]}[{idx}], np.{node.dtype.name})")
-                self.fresh.add(node)
-            else:
-                w(f"{out} = {ins[0]}[{idx}]")
-                self.noncontig.add(node)
-        elif name == "getitem_grad":
-            idx = self._index_text(node, None, ref=node.inputs[1])
-            w(f"{out} = _rt.zeros({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
-            src = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
-            w(f"{out}[{idx}] = {src}")
-            self.fresh.add(node)
-        elif name == "concatenate":
-            # copies into the result, not np.concatenate of a tuple: numba types a tuple of n
-            # arrays in O(n^2) (a 100-way concatenate took minutes to compile)
-            ax = a["axis"] % node.ndim
-            offsets = self._concat_offsets(node.inputs, ax)
-            # the result's length along the axis is the last offset: its symbol may be this
-            # node's own (a run-time dim of a part), which cannot be read from the array being made
-            first = self.sym[node.inputs[0]]
-            shape = [offsets[-1] if d == ax else self.dim(first[d]) for d in range(node.ndim)]
-            w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
-            for i, part in enumerate(node.inputs):
-                if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
-                    w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
-                    continue
-                idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
-                w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
-            self.fresh.add(node)
-        elif name == "concat_part":
-            refs = node.inputs[1:]
-            ax = a["axis"] % node.ndim
-            offsets = self._concat_offsets(refs, ax)
-            k = a["index"]
-            if ax == 0:
-                w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {offsets[k + 1]})")
-            else:
-                idx = ", ".join(":" if d != ax else f"{offsets[k]}:{offsets[k + 1]}" for d in range(node.ndim))
-                w(f"{out} = {ins[0]}[{idx}]")
-            self.noncontig.add(node)
-        elif name in CONTROL_OPS:
+        w(f"# {self.ident(node)}: {node.op.name}")
+        lower = LIBRARY.get(node.op)
+        if lower is not None:
+            lower(self, node, self.ident(node), [self.ident(i) for i in node.inputs])
+        elif node.op.control:
             from .numba_control import emit_control
             emit_control(self, node)
-        elif name == "count":
-            dims = [self.dim(self.sym[node.inputs[0]][ax]) for ax in a["axes"]]
-            w(f"{out} = _rt.scalar_array({' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
+        else:
+            raise NotImplementedError(f"numba backend: no code template for op {node.op.name!r}")
+
+    def _lib_matmul(self, node, out, ins):
+        self._emit_matmul(node, ins)
+        self.fresh.add(node)
+
+    def _lib_transpose(self, node, out, ins):
+        if node.attrs["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
+            self.w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy
+        else:
+            self.w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in node.attrs['axes'])})")
+        self.noncontig.add(node)
+
+    def _lib_reshape(self, node, out, ins):
+        # a dim no rule relates to the inputs (the -1 of a reshape of a None dim) is this node's
+        # own: it cannot be read from the array being made, so numpy's -1 computes it
+        own = lambda d: is_symbol(d) and d[0] == "node" and d[1] == node.id  # noqa: E731
+        dims = _int64_tuple("-1" if own(d) else self.dim(d) for d in self.sym[node])
+        self.w(f"{out} = _rt.contiguous_reshape({ins[0]}, {dims})")
+
+    def _lib_getitem(self, node, out, ins):
+        idx = self._index_text(node, ins[0])
+        if node.ndim == 0:
+            self.w(f"{out} = _rt.scalar_array({ins[0]}[{idx}], np.{node.dtype.name})")
             self.fresh.add(node)
         else:
-            raise NotImplementedError(f"numba backend: no code template for op {name!r}")
+            self.w(f"{out} = {ins[0]}[{idx}]")
+            self.noncontig.add(node)
+
+    def _lib_getitem_grad(self, node, out, ins):
+        w = self.w
+        idx = self._index_text(node, None, ref=node.inputs[1])
+        w(f"{out} = _rt.zeros({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
+        src = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
+        w(f"{out}[{idx}] = {src}")
+        self.fresh.add(node)
+
+    def _lib_concatenate(self, node, out, ins):
+        w = self.w
+        # copies into the result, not np.concatenate of a tuple: numba types a tuple of n
+        # arrays in O(n^2) (a 100-way concatenate took minutes to compile)
+        ax = node.attrs["axis"] % node.ndim
+        offsets = self._concat_offsets(node.inputs, ax)
+        # the result's length along the axis is the last offset: its symbol may be this
+        # node's own (a run-time dim of a part), which cannot be read from the array being made
+        first = self.sym[node.inputs[0]]
+        shape = [offsets[-1] if d == ax else self.dim(first[d]) for d in range(node.ndim)]
+        w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
+        for i, part in enumerate(node.inputs):
+            if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
+                w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
+                continue
+            idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
+            w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
+        self.fresh.add(node)
+
+    def _lib_concat_part(self, node, out, ins):
+        refs = node.inputs[1:]
+        ax = node.attrs["axis"] % node.ndim
+        offsets = self._concat_offsets(refs, ax)
+        k = node.attrs["index"]
+        if ax == 0:
+            self.w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {offsets[k + 1]})")
+        else:
+            idx = ", ".join(":" if d != ax else f"{offsets[k]}:{offsets[k + 1]}" for d in range(node.ndim))
+            self.w(f"{out} = {ins[0]}[{idx}]")
+        self.noncontig.add(node)
+
+    def _lib_count(self, node, out, ins):
+        dims = [self.dim(self.sym[node.inputs[0]][ax]) for ax in node.attrs["axes"]]
+        self.w(f"{out} = _rt.scalar_array({' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
+        self.fresh.add(node)
 
     def _concat_offsets(self, parts, axis) -> list:
         """Names of the running offsets of ``parts`` along ``axis`` (n + 1 of them), written once
@@ -659,14 +656,25 @@ class NumbaCodegen(KernelLibraryMixin):
         self.w(f"_prof[{index}, 1] = _tm.now_ns() - _tp")
 
 
+# library steps: the lowering of each op (control ops: numba_control)
+LIBRARY = {
+    MATMUL: NumbaCodegen._lib_matmul, _sh.TRANSPOSE: NumbaCodegen._lib_transpose,
+    _sh.RESHAPE: NumbaCodegen._lib_reshape, _sh.RESHAPE_LIKE: NumbaCodegen._lib_reshape,
+    _sh.EXPAND_DIMS: NumbaCodegen._lib_reshape, _sh.SQUEEZE: NumbaCodegen._lib_reshape,
+    _sh.GETITEM: NumbaCodegen._lib_getitem, _sh.GETITEM_GRAD: NumbaCodegen._lib_getitem_grad,
+    _sh.CONCATENATE: NumbaCodegen._lib_concatenate, _sh.CONCAT_PART: NumbaCodegen._lib_concat_part,
+    _rd.COUNT: NumbaCodegen._lib_count,
+}
+
+
 def _subgraphs_use_blas(steps) -> bool:
     """Whether a control node's sub-graphs (at any depth) call matmul: they run in this entry point."""
     from ..graph import walk
-    todo = [v for st in steps if getattr(st, "op", None) is not None and st.op.name in CONTROL_OPS
+    todo = [v for st in steps if getattr(st, "op", None) is not None and st.op.control
             for v in st.attrs.values() if hasattr(v, "outputs")]
     while todo:
         for node in walk(todo.pop().outputs):
-            if node.op.name == "matmul":
+            if node.op is MATMUL:
                 return True
             todo += [v for v in node.attrs.values() if hasattr(v, "outputs")]
     return False

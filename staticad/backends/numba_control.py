@@ -11,6 +11,7 @@ when full.
 """
 from __future__ import annotations
 
+from ..control.ops import STACK_READ, STACK_SCATTER, TUPLE_GET, WHILE_LOOP
 from ..passes.plan import subplan
 
 STACK_START = 16  # first capacity of a recorded stack (rows); it doubles when full
@@ -53,25 +54,25 @@ def _call(cg, sub, values, ws) -> str:
 
 
 def emit_control(cg, node):
-    name = node.op.name
+    op = node.op
     w = cg.w
     out = cg.ident(node)
     ins = [cg.ident(i) for i in node.inputs]
-    if name == "tuple_get":
+    if op is TUPLE_GET:
         w(f"{out} = {ins[0]}[{node.attrs['index']}]")
-    elif name == "stack_read":
+    elif op is STACK_READ:
         if node.ndim == 0:
             w(f"{out} = np.full((), {ins[0]}[{ins[1]}.item()], np.{node.dtype.name})")
             cg.fresh.add(node)
         else:
             w(f"{out} = {ins[0]}[{ins[1]}.item()]")
             cg.noncontig.add(node)
-    elif name == "stack_scatter":
+    elif op is STACK_SCATTER:
         g = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
-        w(f"{out} = np.zeros({ins[2]}.shape, np.{node.dtype.name})")
+        w(f"{out} = _rt.zeros({cg.shape_arg(cg.sym[node])}, np.{node.dtype.name})")  # ref: its shape only
         w(f"{out}[{ins[1]}.item()] = {g}")
         cg.fresh.add(node)
-    elif name == "while_loop":
+    elif op is WHILE_LOOP:
         _emit_while(cg, node, out, ins)
     else:
         _emit_cond(cg, node, out, ins)

@@ -137,7 +137,7 @@ class KernelLibraryMixin:
         for a in accs.values():
             if a["array"]:
                 w(f"{a['name']}_f = {a['name']}.reshape({size})")
-        parallel = self.parallel_ok and all(s.op.name in ("sum", "sum_to_like", "norm", "prod") for s in k.sinks)
+        parallel = self.parallel_ok and all(s.op.reduction.combine in ("sum", "prod") for s in k.sinks)
         call = lambda loop: self._call_kernel(k, loop, arrays, arr_name, scalars, accs, D)  # noqa: E731
         if not (parallel and (static is None or static >= self.PARALLEL_MIN)):
             call(FLAT)

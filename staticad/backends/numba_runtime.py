@@ -45,61 +45,40 @@ def bdim(a, b):
     return -1
 
 
-@njit(**_OPTS)
-def sigmoid(x):
-    # exp of a non-positive argument only: no overflow for large |x|.
-    if x >= 0:
-        return 1.0 / (1.0 + np.exp(-x))
-    e = np.exp(x)
-    return e / (1.0 + e)
+# --- the scalar functions of elementwise ops (Op.scalar): ``_rt.<op name>`` ------------------------
+def _scalar_function(op):
+    """``op``'s scalar function compiled by njit, bound here as ``_rt.<op name>``."""
+    fn = globals().get(op.name)
+    if fn is None:
+        fn = globals()[op.name] = njit(**_OPTS)(op.scalar)
+    elif getattr(fn, "py_func", None) is not op.scalar:
+        raise RuntimeError(f"numba_runtime: the scalar function of op {op.name!r} clashes with a runtime helper")
+    return fn
 
 
-@njit(**_OPTS)
-def sign(x):
-    if x > 0:
-        return 1
-    if x < 0:
-        return -1
-    if x != x:
-        return x
-    return 0
+def __getattr__(name):
+    # an op registered after this module was imported (generated code reads _rt.<op name>)
+    from ..registry import REGISTRY
+    op = REGISTRY.get(name)
+    if op is None or op.scalar is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _scalar_function(op)
 
 
-@njit(**_OPTS)
-def maximum(a, b):
-    # numpy propagates NaN from either side
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a >= b else b
+def _bind_scalar_functions():
+    from ..registry import REGISTRY
+    for op in list(REGISTRY.values()):
+        if op.scalar is not None:
+            _scalar_function(op)
 
 
-@njit(**_OPTS)
-def minimum(a, b):
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a <= b else b
+_bind_scalar_functions()
 
 
 @njit(**_OPTS)
 def min_int(a, b):
     # the builtin min() is an overload numba compiles into every module that uses it
     return a if a <= b else b
-
-
-@njit(**_OPTS)
-def select(c, a, b):
-    return a if c else b
-
-
-@njit(**_OPTS)
-def relu(x):
-    if x != x:
-        return x
-    return x if x > 0 else x * 0
 
 
 @njit(**_OPTS)

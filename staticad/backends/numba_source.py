@@ -6,6 +6,9 @@ import re
 
 import numpy as np
 
+from ..ops import elementwise as _ew
+from ..passes.fuse import shape_only
+
 BLOCK = 4096
 PARALLEL_MIN = 1 << 17
 INLINE_MAX = 4096  # static loop sizes up to this keep their loop nest (no flat variant)
@@ -27,6 +30,16 @@ def literal(value, dtype) -> str:
     return f"np.{dt.name}({int(value)})"
 
 
+def member_template(m, val) -> str:
+    """A loop member's ``Op.expr`` filled in: ``{k}`` the value of input k (``val(input)``; inputs
+    read for their shape only are never loaded), ``{value}`` the literal of ``attrs["value"]``."""
+    if m.op is _ew.ASTYPE and m.dtype.kind == "b":  # a cast to bool is a comparison with zero
+        return f"({val(m.inputs[0])} != 0)"
+    args = ["" if shape_only(m, k) else val(i) for k, i in enumerate(m.inputs)]
+    value = literal(m.attrs["value"], m.dtype) if "value" in m.attrs else None
+    return m.op.expr.format(*args, value=value)
+
+
 def _tuple(items) -> str:
     items = list(items)
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
@@ -41,7 +54,7 @@ def _int64(expr: str) -> str:
 # literals, ``.item()`` scalars, earlier values). Where numba's arithmetic already gives the
 # value's dtype, no cast is written: every ``np.float32(..)`` is one more call for numba to type,
 # and typing is most of a large kernel's compile time.
-_FLOAT_PRESERVING = frozenset({"add", "subtract", "multiply", "divide", "negative", "square"})
+_FLOAT_PRESERVING = frozenset({_ew.ADD, _ew.SUBTRACT, _ew.MULTIPLY, _ew.DIVIDE, _ew.NEGATIVE, _ew.SQUARE})
 
 
 def _cast_to(text: str, dtype, target) -> str:
@@ -55,7 +68,7 @@ def _keeps_float_dtype(m) -> bool:
         return False
     if m.op.extra.get("vector_math"):
         return True
-    return m.op.name in _FLOAT_PRESERVING and all(i.dtype == m.dtype for i in m.inputs)
+    return m.op in _FLOAT_PRESERVING and all(i.dtype == m.dtype for i in m.inputs)
 
 
 def _split_tuple(text: str) -> list:

@@ -13,10 +13,11 @@ transposed to the batched layout ``(B, trip count, ...)``.
 from __future__ import annotations
 
 from .. import ops
-from ..batching import NotBatchable, _over_batch, batch, rule
+from ..batching import NotBatchable, batch
+from ..ops._batch import over_batch as _over_batch
 from ..graph import placeholder, walk
 from .api import build_cond, build_while
-from .ops import stack_read, stack_scatter, tuple_get
+from .ops import RULES, stack_read, stack_scatter, tuple_get
 from .subgraph import inline
 
 
@@ -47,7 +48,6 @@ def _move_batch_first(stack):
     return ops.transpose(stack, (1, 0) + tuple(range(2, stack.ndim)))
 
 
-@rule("while_loop")
 def _while(node, vals, flags, size):
     a = node.attrs
     n = a["n_vars"]
@@ -79,7 +79,6 @@ def _while(node, vals, flags, size):
     return outs, vb + [False] + [vb[r] for r in a["record"]]
 
 
-@rule("cond")
 def _cond(node, vals, flags, size):
     a = node.attrs
     if flags[0]:
@@ -97,7 +96,6 @@ def _cond(node, vals, flags, size):
     return [tuple_get(node2, k) for k in range(len(want))], want
 
 
-@rule("tuple_get")
 def _tuple_get(node, vals, flags, size):
     k = node.attrs["index"]
     if isinstance(vals[0], list):
@@ -105,7 +103,6 @@ def _tuple_get(node, vals, flags, size):
     return tuple_get(vals[0], k), False
 
 
-@rule("stack_read")
 def _stack_read(node, vals, flags, size):
     (stack, k), (bs, bk) = vals, flags
     if bk:
@@ -113,7 +110,6 @@ def _stack_read(node, vals, flags, size):
     return stack_read(_move_batch_first(stack), k), True
 
 
-@rule("stack_scatter")
 def _stack_scatter(node, vals, flags, size):
     (g, k, ref), (bg, bk, bref) = vals, flags
     if bk:
@@ -124,3 +120,7 @@ def _stack_scatter(node, vals, flags, size):
     else:
         ref_t = ops.broadcast_like(ops.expand_dims(ref, 1), ops.zeros((1, size) + (1,) * (ref.ndim - 1), ref.dtype))
     return _move_batch_first(stack_scatter(g, k, ref_t)), True
+
+
+RULES.update(_while=_while, _cond=_cond, _tuple_get=_tuple_get, _stack_read=_stack_read,
+             _stack_scatter=_stack_scatter)

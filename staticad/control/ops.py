@@ -71,12 +71,14 @@ def _cond_impl(pred, *args, true, false, n_operands, types):
     return tuple(np.asarray(v) for v in (true if bool(pred) else false).run(list(args)))
 
 
-#: The derivative rules (``while_vjp``, ...), defined in :mod:`.rules` (which builds on these ops
-#: and on autodiff) and registered here when it is imported (by ``staticad.control``).
+#: The derivative rules (``while_vjp``, ...) and batching rules (``_while``, ...), defined in
+#: :mod:`.rules` and :mod:`.batching` (which build on these ops and on autodiff) and registered
+#: here when they are imported (by ``staticad.control``).
 RULES: dict = {}
 
 
-def _rule(name):
+def _rule(name, module="rules"):
+    """The rule ``name`` of ``staticad.control.<module>``, looked up when first called."""
     def call(*args):
         return RULES[name](*args)
     return call
@@ -84,17 +86,18 @@ def _rule(name):
 
 WHILE_LOOP = defop(
     "while_loop", _infer_while, _while_impl, vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
-    extra={"multi_output": True, "fold": False},
+    batch=_rule("_while", "batching"),
+    control=True, extra={"multi_output": True, "fold": False},
     doc="data-dependent loop over sub-graphs; outputs: loop variables, trip count, recorded stacks")
 
 COND = defop(
-    "cond", _infer_cond, _cond_impl, vjp=_rule("cond_vjp"), jvp=_rule("cond_jvp"),
-    extra={"multi_output": True, "fold": False},
+    "cond", _infer_cond, _cond_impl, vjp=_rule("cond_vjp"), jvp=_rule("cond_jvp"), batch=_rule("_cond", "batching"),
+    control=True, extra={"multi_output": True, "fold": False},
     doc="runs only the taken branch (a sub-graph); outputs: that branch's outputs")
 
 TUPLE_GET = defop(
     "tuple_get", lambda t, index: t.attrs["types"][index], lambda t, index: t[index],
-    extra={"projection": True, "fold": False},
+    control=True, batch=_rule("_tuple_get", "batching"), extra={"projection": True, "fold": False},
     doc="output `index` of a multi-output node (the autodiff walkers route derivatives through it)")
 
 
@@ -111,14 +114,15 @@ def _np_stack_scatter(g, k, ref):
 STACK_READ = defop(
     "stack_read", lambda stack, k: (stack.shape[1:], stack.dtype), lambda stack, k: stack[int(k)],
     vjp=lambda g, out, stack, k: [stack_scatter(g, k, stack), None],
-    jvp=lambda ts, out, stack, k: None if ts[0] is None else stack_read(ts[0], k),
+    jvp=lambda ts, out, stack, k: None if ts[0] is None else stack_read(ts[0], k), control=True,
+    batch=_rule("_stack_read", "batching"),
     doc="row k (an int64 scalar tensor) of a recorded stack")
 
 STACK_SCATTER = defop(
     "stack_scatter", lambda g, k, ref: (ref.shape, g.dtype), _np_stack_scatter,
     vjp=lambda gg, out, g, k, ref: [stack_read(gg, k), None, None],
     jvp=lambda ts, out, g, k, ref: None if ts[0] is None else stack_scatter(ts[0], k, ref),
-    extra={"shape_only_inputs": (2,)},
+    control=True, shape_only_inputs=(2,), symshape=lambda node, ins: ins[2], batch=_rule("_stack_scatter", "batching"),
     doc="zeros of ref's run-time shape with row k = g (the gradient of stack_read)")
 
 

@@ -3,7 +3,7 @@ from ..registry import REGISTRY, Op, defop, get_op  # noqa: F401
 from .elementwise import (  # noqa: F401
     add, subtract, multiply, divide, negative, power, square, sqrt, exp, log, log1p, sin, cos, tan, tanh,
     sigmoid, relu, abs, sign, maximum, minimum, where, clip, astype, less, less_equal, greater,
-    greater_equal, equal, not_equal, logical_and, logical_or, logical_not, reciprocal,
+    greater_equal, equal, not_equal, logical_and, logical_or, logical_not, reciprocal, softplus,
 )
 from .creation import zeros, ones, full, zeros_like, ones_like, full_like, arange, linspace  # noqa: F401
 from .shape import (  # noqa: F401

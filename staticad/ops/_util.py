@@ -86,8 +86,3 @@ def reduced_shape(shape, axes, keepdims):
 def fmt(shape) -> str:
     return _format_shape(shape)
 
-
-def require_float(op_name, *inputs):
-    for t in inputs:
-        if not _dt.is_float(t.dtype):
-            raise TypeError(f"{op_name}: needs a float tensor, got {t.name!r} of dtype {t.dtype}")

@@ -5,6 +5,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import Tensor, _check_shape_spec, apply, constant
+from . import _batch
+from . import symbolic as _sym
 from ._util import lift_operands
 from ..registry import defop
 
@@ -12,12 +14,23 @@ FULL = defop(
     "full", lambda shape, value, dtype: (shape, np.dtype(dtype)),
     lambda shape, value, dtype: np.full(shape, value, dtype=dtype),
     vjp=lambda g, out: [], jvp=lambda ts, out: None, nondifferentiable=True,
+    expr="{value}", loop=True, cheap=True, symshape=_sym.static_shape,
     doc="tensor of a static shape filled with a scalar")
+
+
+def _batch_full_like(node, vals, flags, size):
+    (x,) = vals  # the same fill for every batch element: unbatched
+    if _batch.static(node.shape):
+        return apply(FULL, (), shape=tuple(node.shape), value=node.attrs["value"], dtype=node.attrs["dtype"]), False
+    return apply(node.op, (_batch.element0(x),), **node.attrs), False
+
 
 FULL_LIKE = defop(
     "full_like", lambda x, value, dtype: (x.shape, np.dtype(dtype)),
     lambda x, value, dtype: np.full(x.shape, value, dtype=dtype),
     vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None, nondifferentiable=True,
+    expr="{value}", loop=True, cheap=True, shape_only_inputs=(0,), symshape=_sym.broadcast_inputs,
+    batch=_batch_full_like,
     doc="tensor of x's run-time shape filled with a scalar (x's values are not read)")
 
 
@@ -73,3 +86,6 @@ def linspace(start, stop, num=50, endpoint=True, dtype="float32"):
         if isinstance(v, Tensor):
             raise TypeError("linspace: bounds must be Python numbers (the graph is static)")
     return constant(np.linspace(start, stop, num, endpoint=endpoint).astype(_dt.as_dtype(dtype)))
+
+
+_batch.bind(zeros=zeros)

@@ -6,16 +6,15 @@ evenly on ties; ``abs'(0) = relu'(0) = sign' = 0``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import Tensor, apply
+from . import scalar as _scalar
 from ._util import elementwise_shape, lift_operands
 from ..registry import defop
-
-
-def _same(*xs):
-    return elementwise_shape
 
 
 def _infer_arith(name):
@@ -54,20 +53,20 @@ ADD = defop(
     "add", _infer_arith("add"), np.add,
     vjp=lambda g, out, a, b: [g, g],
     jvp=lambda ts, out, a, b: _tadd(ts[0], ts[1]),
-    expr="({0} + {1})", elementwise=True)
+    expr="({0} + {1})", elementwise=True, cheap=True, commutative=True)
 
 SUBTRACT = defop(
     "subtract", _infer_arith("subtract"), np.subtract,
     vjp=lambda g, out, a, b: [g, negative(g)],
     jvp=lambda ts, out, a, b: _tadd(ts[0], _tneg(ts[1])),
-    expr="({0} - {1})", elementwise=True)
+    expr="({0} - {1})", elementwise=True, cheap=True)
 
 MULTIPLY = defop(
     "multiply", _infer_arith("multiply"), np.multiply,
     vjp=lambda g, out, a, b: [multiply(g, b), multiply(g, a)],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], b),
                                     None if ts[1] is None else multiply(a, ts[1])),
-    expr="({0} * {1})", elementwise=True)
+    expr="({0} * {1})", elementwise=True, cheap=True, commutative=True)
 
 DIVIDE = defop(
     "divide", _infer_float("divide"), np.true_divide,
@@ -80,7 +79,7 @@ NEGATIVE = defop(
     "negative", _infer_arith("negative"), np.negative,
     vjp=lambda g, out, a: [negative(g)],
     jvp=lambda ts, out, a: negative(ts[0]),
-    expr="(-{0})", elementwise=True)
+    expr="(-{0})", elementwise=True, cheap=True)
 
 
 def _pow_grad_base(a, b):
@@ -120,14 +119,14 @@ MAXIMUM = defop(
     vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, greater)), multiply(g, _tie_weight(b, a, greater))],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, greater)),
                                     None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, greater))),
-    expr="_rt.maximum({0}, {1})", elementwise=True)
+    scalar=_scalar.maximum, elementwise=True, cheap=True)
 
 MINIMUM = defop(
     "minimum", _infer_arith("minimum"), np.minimum,
     vjp=lambda g, out, a, b: [multiply(g, _tie_weight(a, b, less)), multiply(g, _tie_weight(b, a, less))],
     jvp=lambda ts, out, a, b: _tadd(None if ts[0] is None else multiply(ts[0], _tie_weight(a, b, less)),
                                     None if ts[1] is None else multiply(ts[1], _tie_weight(b, a, less))),
-    expr="_rt.minimum({0}, {1})", elementwise=True)
+    scalar=_scalar.minimum, elementwise=True, cheap=True)
 
 
 def _tie_weight(x, other, wins):
@@ -137,21 +136,22 @@ def _tie_weight(x, other, wins):
 
 
 # --- unary math -----------------------------------------------------------------------------
-def _unary(name, fn, expr, deriv, float_out=True, vector_math=False):
-    """Unary op whose VJP and JVP are both ``t * deriv(out, x)``.
+def _unary(name, fn, expr, deriv, float_out=True, vector_math=False, **kw):
+    """Unary op whose VJP and JVP are both ``t * deriv(out, x)``; ``expr`` a template or a scalar function.
 
     ``vector_math``: the CPU backend has a vectorizable implementation of it
     (``staticad.backends.numba_math``) to use instead of the libm call in ``expr``.
     """
     infer = _infer_float(name) if float_out else _infer_arith(name)
+    code = {"scalar": expr} if callable(expr) else {"expr": expr}
     return defop(
         name, infer, fn,
         vjp=lambda g, out, x: [multiply(g, deriv(out, x))],
         jvp=lambda ts, out, x: multiply(ts[0], deriv(out, x)),
-        expr=expr, elementwise=True, extra={"vector_math": name} if vector_math else {})
+        elementwise=True, extra={"vector_math": name} if vector_math else {}, **code, **kw)
 
 
-SQUARE = _unary("square", np.square, "({0} * {0})", lambda out, x: multiply(x, 2), float_out=False)
+SQUARE = _unary("square", np.square, "({0} * {0})", lambda out, x: multiply(x, 2), float_out=False, cheap=True)
 SQRT = _unary("sqrt", np.sqrt, "math.sqrt({0})", lambda out, x: divide(0.5, out))
 EXP = _unary("exp", np.exp, "math.exp({0})", lambda out, x: out, vector_math=True)
 LOG = _unary("log", np.log, "math.log({0})", lambda out, x: reciprocal(x), vector_math=True)
@@ -161,11 +161,11 @@ COS = _unary("cos", np.cos, "math.cos({0})", lambda out, x: negative(sin(x)), ve
 TAN = _unary("tan", np.tan, "math.tan({0})", lambda out, x: add(square(out), 1), vector_math=True)
 TANH = _unary("tanh", np.tanh, "math.tanh({0})", lambda out, x: subtract(1, square(out)), vector_math=True)
 SIGMOID = _unary(
-    "sigmoid", lambda x: _np_sigmoid(x), "_rt.sigmoid({0})", lambda out, x: multiply(out, subtract(1, out)), vector_math=True)
-ABS = _unary("abs", np.abs, "abs({0})", lambda out, x: sign(x), float_out=False)
+    "sigmoid", lambda x: _np_sigmoid(x), _scalar.sigmoid, lambda out, x: multiply(out, subtract(1, out)), vector_math=True)
+ABS = _unary("abs", np.abs, "abs({0})", lambda out, x: sign(x), float_out=False, cheap=True)
 RELU = _unary(
-    "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "_rt.relu({0})",
-    lambda out, x: astype(greater(x, 0), x.dtype), float_out=False)
+    "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), _scalar.relu,
+    lambda out, x: astype(greater(x, 0), x.dtype), float_out=False, cheap=True)
 
 
 def _np_sigmoid(x):
@@ -174,9 +174,24 @@ def _np_sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(_dt.float_result(x.dtype), copy=False)
 
 
+def _softplus(x):
+    # log(1 + e^x) as log1p(e^-|x|) + max(x, 0): exp of a non-positive argument only, so it
+    # neither overflows for large x nor loses the tail for very negative x (math.fabs: this
+    # module's ``abs`` is the op)
+    return math.log1p(math.exp(-math.fabs(x))) + (x if x > 0 else 0.0)
+
+
+def _np_softplus(x):
+    x = x.astype(_dt.float_result(x.dtype), copy=False)
+    return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+SOFTPLUS = _unary("softplus", _np_softplus, _softplus, lambda out, x: sigmoid(x))
+
+
 SIGN = defop(
     "sign", _infer_arith("sign"), np.sign, vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None,
-    expr="_rt.sign({0})", elementwise=True, nondifferentiable=True)
+    scalar=_scalar.sign, elementwise=True, nondifferentiable=True, cheap=True)
 
 
 def reciprocal(x):
@@ -184,19 +199,20 @@ def reciprocal(x):
 
 
 # --- comparisons and logic (no derivative) --------------------------------------------------
-def _cmp(name, fn, expr):
+def _cmp(name, fn, expr, commutative=False):
     return defop(name, _infer_bool(name), fn, vjp=lambda g, out, *xs: [None] * len(xs),
-                 jvp=lambda ts, out, *xs: None, expr=expr, elementwise=True, nondifferentiable=True)
+                 jvp=lambda ts, out, *xs: None, expr=expr, elementwise=True, nondifferentiable=True,
+                 cheap=True, commutative=commutative)
 
 
 LESS = _cmp("less", np.less, "({0} < {1})")
 LESS_EQUAL = _cmp("less_equal", np.less_equal, "({0} <= {1})")
 GREATER = _cmp("greater", np.greater, "({0} > {1})")
 GREATER_EQUAL = _cmp("greater_equal", np.greater_equal, "({0} >= {1})")
-EQUAL = _cmp("equal", np.equal, "({0} == {1})")
-NOT_EQUAL = _cmp("not_equal", np.not_equal, "({0} != {1})")
-LOGICAL_AND = _cmp("logical_and", np.logical_and, "({0} and {1})")
-LOGICAL_OR = _cmp("logical_or", np.logical_or, "({0} or {1})")
+EQUAL = _cmp("equal", np.equal, "({0} == {1})", commutative=True)
+NOT_EQUAL = _cmp("not_equal", np.not_equal, "({0} != {1})", commutative=True)
+LOGICAL_AND = _cmp("logical_and", np.logical_and, "({0} and {1})", commutative=True)
+LOGICAL_OR = _cmp("logical_or", np.logical_or, "({0} or {1})", commutative=True)
 LOGICAL_NOT = _cmp("logical_not", np.logical_not, "(not {0})")
 
 
@@ -211,9 +227,7 @@ WHERE = defop(
     vjp=lambda g, out, c, a, b: [None, where(c, g, zeros_like(g)), where(c, zeros_like(g), g)],
     jvp=lambda ts, out, c, a, b: where(c, ts[1] if ts[1] is not None else zeros_like(out),
                                        ts[2] if ts[2] is not None else zeros_like(out)),
-    # a call, not ``a if c else b``: a conditional expression is a branch, and numba's SSA and
-    # type inference grow with (blocks x variables) of a fused loop body
-    expr="_rt.select({0}, {1}, {2})", elementwise=True)
+    scalar=_scalar.select, elementwise=True, cheap=True)
 
 
 def _infer_clip(x, lo, hi):
@@ -238,7 +252,7 @@ CLIP = defop(
         None if ts[0] is None else where(_inside(x, lo, hi), ts[0], zeros_like(out)),
         None if ts[1] is None else where(less(x, lo), ts[1], zeros_like(out))),
         None if ts[2] is None else where(logical_and(greater(x, hi), greater_equal(x, lo)), ts[2], zeros_like(out))),
-    expr="_rt.minimum(_rt.maximum({0}, {1}), {2})", elementwise=True)
+    scalar=_scalar.clip, elementwise=True)
 
 
 # --- casting -----------------------------------------------------------------------------------
@@ -246,7 +260,7 @@ ASTYPE = defop(
     "astype", lambda x, dtype: (x.shape, np.dtype(dtype)), lambda x, dtype: x.astype(dtype),
     vjp=lambda g, out, x: [astype(g, x.dtype) if _dt.is_float(x.dtype) and _dt.is_float(out.dtype) else None],
     jvp=lambda ts, out, x: astype(ts[0], out.dtype) if _dt.is_float(out.dtype) else None,
-    expr="{0}", elementwise=True)
+    expr="{0}", elementwise=True, cheap=True)
 
 
 # --- public functions ----------------------------------------------------------------------------
@@ -295,6 +309,7 @@ cos = _unary_fn(COS)
 tan = _unary_fn(TAN)
 tanh = _unary_fn(TANH)
 sigmoid = _unary_fn(SIGMOID)
+softplus = _unary_fn(SOFTPLUS)
 relu = _unary_fn(RELU)
 sign = _unary_fn(SIGN)
 logical_not = _unary_fn(LOGICAL_NOT)

@@ -8,7 +8,7 @@ from ..registry import defop
 STOP_GRADIENT = defop(
     "stop_gradient", lambda x: (x.shape, x.dtype), lambda x: x,
     vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None,
-    expr="{0}", elementwise=True, nondifferentiable=True,
+    expr="{0}", elementwise=True, nondifferentiable=True, cheap=True,
     doc="identity whose derivative is zero")
 
 

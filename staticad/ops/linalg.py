@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import apply, broadcast_shapes
+from . import _batch
+from . import symbolic as _sym
 from ._util import fmt, lift_operands
-from ..registry import defop
+from ..registry import Reduction, defop
 
 
 def _infer_matmul(a, b):
@@ -48,8 +50,43 @@ def _matmul_jvp(ts, out, a, b):
     return _tadd(None if ts[0] is None else matmul(ts[0], b), None if ts[1] is None else matmul(a, ts[1]))
 
 
-MATMUL = defop("matmul", _infer_matmul, np.matmul, vjp=_matmul_vjp, jvp=_matmul_jvp,
-               doc="numpy matmul semantics (1-D operands promoted, batch dims broadcast)")
+def _matmul_symshape(node, ins):
+    sa, sb = ins
+    batch = _sym.broadcast_sym(sa[:-2], sb[:-2]) if (len(sa) > 2 or len(sb) > 2) else ()
+    rows = (sa[-2],) if len(sa) >= 2 else ()
+    cols = (sb[-1],) if len(sb) >= 2 else ()
+    return batch + rows + cols
+
+
+def _batch_matmul(node, vals, flags, size):
+    """Operands promoted to matrices and aligned so the batch axis is a leading batch dim of
+    numpy's batched matmul (one matmul for 1-D, 2-D and batched operands)."""
+    from .shape import expand_dims, squeeze, swapaxes
+    (a, b), (ba, bb) = vals, flags
+    ra, rb = node.inputs[0].ndim, node.inputs[1].ndim
+    # common cheap forms: a batch of vectors times one vector/matrix, and the mirror image
+    if ba and not bb and ra == 1 and rb <= 2:
+        return matmul(a, b), True                       # (B,k) @ (k,) | (k,m)
+    if bb and not ba and rb == 1 and ra <= 2:
+        return matmul(b, a if ra == 1 else swapaxes(a, -1, -2)), True  # (B,k) @ (k,) | (k,n)
+    # general: promote 1-D operands to matrices, align the batch axis in front of numpy's batch dims
+    A = expand_dims(a, a.ndim - 1) if ra == 1 else a   # (..., 1, k)
+    Bm = expand_dims(b, b.ndim) if rb == 1 else b      # (..., k, 1)
+    nb = max(max(ra, 2), max(rb, 2)) - 2
+    if ba:
+        A = _batch.align(A, nb + 2)
+    if bb:
+        Bm = _batch.align(Bm, nb + 2)
+    out = matmul(A, Bm)                                # (B, *batch, rows, cols)
+    if ra == 1:
+        out = squeeze(out, out.ndim - 2)
+    if rb == 1:
+        out = squeeze(out, out.ndim - 1)
+    return out, True
+
+
+MATMUL = defop("matmul", _infer_matmul, np.matmul, vjp=_matmul_vjp, jvp=_matmul_jvp, symshape=_matmul_symshape,
+               batch=_batch_matmul, doc="numpy matmul semantics (1-D operands promoted, batch dims broadcast)")
 
 
 def matmul(a, b):
@@ -84,10 +121,24 @@ def _norm_impl(x):
     return np.asarray(np.sqrt(np.sum(np.square(x, dtype=dt))), dtype=dt)
 
 
+def _batch_norm(node, vals, flags, size):
+    """Per batch element: sqrt of a sum of squares, with norm's gradient convention at 0 kept."""
+    from .elementwise import astype, greater, sqrt, square, where
+    from .creation import ones_like, zeros_like
+    from .reduce import sum as _s
+    (x,) = vals
+    sq = square(astype(x, node.dtype))
+    s = _s(sq, axis=tuple(range(1, x.ndim))) if x.ndim > 1 else sq
+    positive = greater(s, 0)
+    # 0 at x = 0 with gradient 0 there (norm's convention), not sqrt'(0) * 0 = nan
+    return where(positive, sqrt(where(positive, s, ones_like(s))), zeros_like(s)), True
+
+
 NORM = defop(
     "norm", lambda x: ((), x.dtype if x.dtype.kind == "f" else np.dtype("float64")), _norm_impl,
     vjp=lambda g, out, x: [_mul(g, _norm_unit(out, x))],
     jvp=lambda ts, out, x: _sum(_mul(ts[0], _norm_unit(out, x))),
+    reduction=Reduction("sum", squares=True, over="all"), symshape=_sym.scalar, batch=_batch_norm,
     doc="2-norm over all elements; gradient 0 at x = 0")
 
 

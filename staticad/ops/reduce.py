@@ -5,8 +5,10 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import apply
+from . import _batch
+from . import symbolic as _sym
 from ._util import lift_operands, normalize_axes, reduced_shape
-from ..registry import defop
+from ..registry import Reduction, defop
 
 
 def _keep(t, out):
@@ -35,7 +37,7 @@ SUM = defop(
     "sum", _infer_reduce("sum"), lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
     vjp=lambda g, out, x: [_back(g, out, x)],
     jvp=lambda ts, out, x: sum(ts[0], axis=out.attrs["axes"], keepdims=out.attrs["keepdims"]),
-    doc="sum over axes")
+    reduction=Reduction("sum"), symshape=_sym.reduced, batch=_batch.reduction, doc="sum over axes")
 
 
 def _extremum_weights(out, x):
@@ -54,6 +56,7 @@ def _extremum(name, fn):
         vjp=lambda g, out, x: [multiply(_back(g, out, x), _extremum_weights(out, x))],
         jvp=lambda ts, out, x: sum(multiply(ts[0], _extremum_weights(out, x)),
                                    axis=out.attrs["axes"], keepdims=out.attrs["keepdims"]),
+        reduction=Reduction(name), symshape=_sym.reduced, batch=_batch.reduction,
         doc=f"{name} over axes; ties share the gradient evenly")
 
 
@@ -88,7 +91,7 @@ PROD = defop(
     vjp=lambda g, out, x: [_mul(_back(g, out, x), _prod_partials(out, x))],
     jvp=lambda ts, out, x: sum(_mul(ts[0], _prod_partials(out, x)), axis=out.attrs["axes"],
                                keepdims=out.attrs["keepdims"]),
-    doc="product over axes")
+    reduction=Reduction("prod"), symshape=_sym.reduced, batch=_batch.reduction, doc="product over axes")
 
 
 def _mul(a, b):
@@ -100,9 +103,15 @@ def _np_count(x, axes, dtype):
     return np.array(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), dtype=dtype)
 
 
+def _batch_count(node, vals, flags, size):
+    (x,) = vals  # the same count for every batch element: unbatched
+    return apply(node.op, (x,), axes=_batch.shift(node.attrs["axes"]), dtype=node.attrs["dtype"]), False
+
+
 COUNT = defop(
     "count", lambda x, axes, dtype: ((), np.dtype(dtype)), _np_count,
     vjp=lambda g, out, x: [None], jvp=lambda ts, out, x: None, nondifferentiable=True,
+    shape_only_inputs=(0,), symshape=_sym.scalar, batch=_batch_count,
     doc="number of elements over axes of x's run-time shape (for mean)")
 
 
@@ -145,3 +154,6 @@ def mean(x, axis=None, keepdims=False):
     (x,) = lift_operands(x)
     dt = _dt.float_result(x.dtype)
     return divide(sum(astype(x, dt), axis=axis, keepdims=keepdims), count(x, axis=axis, dtype=dt))
+
+
+_batch.bind(sum=sum)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Tensor, _check_shape_spec, apply, broadcast_shapes
+from . import _batch
+from . import symbolic as _sym
+from ._batch import FULL_SLICE, align, batched_ref, element0, shift
 from ._util import fmt, lift_operands, normalize_axes
-from ..registry import defop
+from ..registry import Reduction, defop
 
 
 # --- run-time-shaped helpers used by derivative rules -----------------------------------------
@@ -26,10 +29,111 @@ def _np_sum_to(g, shape):
     return np.broadcast_to(r, shape) if r.shape != tuple(shape) else r
 
 
+# --- batching rules (Op.batch): a reference input only gives a run-time shape. A batched reference
+# with unbatched data is replaced by its element 0 (the result is unbatched); batched data with an
+# unbatched reference gets the reference broadcast over the batch (or static ops when shapes are known).
+def _batch_sum_to_like(node, vals, flags, size):
+    _sum = _batch._F["sum"]  # ops.reduce registers it (it imports this module)
+    (g, ref), (bg, bref) = vals, flags
+    if not bg:
+        return apply(node.op, (g, element0(ref)), **node.attrs), False
+    gs, rs = tuple(node.inputs[0].shape), tuple(node.inputs[1].shape)
+    if len(gs) < len(rs):
+        g, gs = align(g, len(rs)), (1,) * (len(rs) - len(gs)) + gs
+    lead = len(gs) - len(rs)
+    if not bref and _batch.static(gs) and _batch.static(rs):
+        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(rs) if d == 1 and gs[lead + i] != 1)
+        r = _sum(g, axis=shift(axes), keepdims=True) if axes else g
+        r = reshape(r, (size,) + tuple(1 if d == 1 else gs[lead + i] for i, d in enumerate(rs)))
+        return broadcast_to(r, (size,) + rs), True
+    if lead:
+        g = _sum(g, axis=tuple(range(1, 1 + lead)))
+    ref_b = ref if bref else batched_ref(ref, size)
+    return apply(node.op, (g, ref_b)), True
+
+
+def _batch_broadcast_like(node, vals, flags, size):
+    (x, ref), (bx, bref) = vals, flags
+    if not bx:
+        return apply(node.op, (x, element0(ref))), False
+    rank = max(node.inputs[0].ndim, node.inputs[1].ndim)
+    return apply(node.op, (align(x, rank), align(ref, rank) if bref else ref)), True
+
+
+def _batch_reshape_like(node, vals, flags, size):
+    (x, ref), (bx, bref) = vals, flags
+    if not bx:
+        return apply(node.op, (x, element0(ref))), False
+    if not bref:
+        if _batch.static(ref.shape):
+            return reshape(x, (size,) + tuple(ref.shape)), True
+        ref = batched_ref(ref, size)
+    return apply(node.op, (x, ref)), True
+
+
+def _batch_axes(node, vals, flags, size):
+    (x,) = vals  # expand_dims, squeeze: axes shifted
+    return apply(node.op, (x,), axes=shift(node.attrs["axes"])), True
+
+
+def _batch_transpose(node, vals, flags, size):
+    (x,) = vals
+    return apply(node.op, (x,), axes=(0,) + shift(node.attrs["axes"])), True
+
+
+def _batch_reshape(node, vals, flags, size):
+    (x,) = vals
+    return apply(node.op, (x,), shape=(size,) + tuple(node.attrs["shape"])), True
+
+
+def _batch_broadcast_to(node, vals, flags, size):
+    (x,) = vals
+    shape = tuple(node.attrs["shape"])
+    return apply(node.op, (align(x, len(shape)),), shape=(size,) + shape), True
+
+
+def _batch_getitem(node, vals, flags, size):
+    (x,) = vals
+    return apply(node.op, (x,), index=(FULL_SLICE,) + tuple(node.attrs["index"])), True
+
+
+def _batch_getitem_grad(node, vals, flags, size):
+    (g, ref), (bg, bref) = vals, flags
+    index = tuple(node.attrs["index"])
+    if not bg:
+        return apply(node.op, (g, element0(ref)), index=index), False
+    slot_rank = len(_infer_getitem(node.inputs[1], index)[0])
+    ref_b = ref if bref else batched_ref(ref, size)
+    return apply(node.op, (align(g, slot_rank), ref_b), index=(FULL_SLICE,) + index), True
+
+
+def _batch_concatenate(node, vals, flags, size):
+    args = [v if b else _batch.over_batch(v, size) for v, b in zip(vals, flags)]
+    return apply(node.op, args, axis=node.attrs["axis"] + 1), True
+
+
+def _batch_concat_part(node, vals, flags, size):
+    g, refs = vals[0], vals[1:]
+    axis, index = node.attrs["axis"], node.attrs["index"]
+    if not flags[0]:
+        refs = [element0(r) if b else r for r, b in zip(refs, flags[1:])]
+        return apply(node.op, (g, *refs), axis=axis, index=index), False
+    dims = [r.shape[axis] for r in node.inputs[1:index + 2]]
+    if None not in dims:
+        start = sum(dims[:-1])
+        key = ((FULL_SLICE,) * (axis + 1) + (("slice", start, start + dims[-1], None),)
+               + (FULL_SLICE,) * (node.ndim - axis - 1))
+        return apply(GETITEM, (g,), index=key), True
+    refs = [r if b else batched_ref(r, size) for r, b in zip(refs, flags[1:])]
+    return apply(node.op, (g, *refs), axis=axis + 1, index=index), True
+
+
 SUM_TO_LIKE = defop(
     "sum_to_like", lambda g, ref: (ref.shape, g.dtype), lambda g, ref: _np_sum_to(g, ref.shape),
     vjp=lambda gg, out, g, ref: [broadcast_like(gg, g), None],
     jvp=lambda ts, out, g, ref: None if ts[0] is None else sum_to_like(ts[0], ref),
+    reduction=Reduction("sum", over="like"), shape_only_inputs=(1,), symshape=_sym.shape_of_input(1),
+    batch=_batch_sum_to_like,
     doc="sum g over broadcast dims down to ref's run-time shape (the gradient of broadcasting)")
 
 BROADCAST_LIKE = defop(
@@ -38,12 +142,15 @@ BROADCAST_LIKE = defop(
     lambda x, ref: np.broadcast_to(x, np.broadcast_shapes(x.shape, ref.shape)),
     vjp=lambda g, out, x, ref: [sum_to_like(g, x), None],
     jvp=lambda ts, out, x, ref: None if ts[0] is None else broadcast_like(ts[0], ref),
+    expr="{0}", loop=True, cheap=True, shape_only_inputs=(1,), symshape=_sym.broadcast_inputs,
+    batch=_batch_broadcast_like,
     doc="broadcast x against ref's run-time shape")
 
 RESHAPE_LIKE = defop(
     "reshape_like", lambda x, ref: (ref.shape, x.dtype), lambda x, ref: np.reshape(x, ref.shape),
     vjp=lambda g, out, x, ref: [reshape_like(g, x), None],
-    jvp=lambda ts, out, x, ref: None if ts[0] is None else reshape_like(ts[0], ref))
+    jvp=lambda ts, out, x, ref: None if ts[0] is None else reshape_like(ts[0], ref),
+    aliases_input=True, shape_only_inputs=(1,), symshape=_sym.shape_of_input(1), batch=_batch_reshape_like)
 
 
 def sum_to_like(g: Tensor, ref: Tensor) -> Tensor:
@@ -89,7 +196,7 @@ def _infer_reshape(x, shape):
 RESHAPE = defop(
     "reshape", _infer_reshape, lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x: [reshape_like(g, x)],
-    jvp=lambda ts, out, x: reshape(ts[0], out.attrs["shape"]))
+    jvp=lambda ts, out, x: reshape(ts[0], out.attrs["shape"]), aliases_input=True, batch=_batch_reshape)
 
 
 def reshape(x, shape):
@@ -110,7 +217,8 @@ TRANSPOSE = defop(
     "transpose", lambda x, axes: (tuple(x.shape[a] for a in axes), x.dtype),
     lambda x, axes: np.transpose(x, axes),
     vjp=lambda g, out, x: [transpose(g, tuple(np.argsort(out.attrs["axes"]).tolist()))],
-    jvp=lambda ts, out, x: transpose(ts[0], out.attrs["axes"]))
+    jvp=lambda ts, out, x: transpose(ts[0], out.attrs["axes"]), aliases_input=True, batch=_batch_transpose,
+    symshape=lambda node, ins: tuple(ins[0][k] for k in node.attrs["axes"]))
 
 
 def transpose(x, axes=None):
@@ -142,7 +250,9 @@ def _infer_broadcast_to(x, shape):
 BROADCAST_TO = defop(
     "broadcast_to", _infer_broadcast_to, lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x: [sum_to_like(g, x)],
-    jvp=lambda ts, out, x: broadcast_to(ts[0], out.attrs["shape"]))
+    jvp=lambda ts, out, x: broadcast_to(ts[0], out.attrs["shape"]), expr="{0}", loop=True, cheap=True,
+    batch=_batch_broadcast_to,
+    symshape=lambda node, ins: _sym.broadcast_sym(ins[0], tuple(node.attrs["shape"])))
 
 
 def broadcast_to(x, shape):
@@ -167,7 +277,8 @@ EXPAND_DIMS = defop(
     "expand_dims", lambda x, axes: (_expanded_shape(x.shape, axes), x.dtype),
     lambda x, axes: np.expand_dims(x, axes),
     vjp=lambda g, out, x: [squeeze(g, out.attrs["axes"])],
-    jvp=lambda ts, out, x: expand_dims(ts[0], out.attrs["axes"]))
+    jvp=lambda ts, out, x: expand_dims(ts[0], out.attrs["axes"]), aliases_input=True, batch=_batch_axes,
+    symshape=lambda node, ins: _expanded_shape(ins[0], node.attrs["axes"]))
 
 
 def expand_dims(x, axis):
@@ -188,7 +299,8 @@ def _infer_squeeze(x, axes):
 SQUEEZE = defop(
     "squeeze", _infer_squeeze, lambda x, axes: np.squeeze(x, axes),
     vjp=lambda g, out, x: [expand_dims(g, out.attrs["axes"])],
-    jvp=lambda ts, out, x: squeeze(ts[0], out.attrs["axes"]))
+    jvp=lambda ts, out, x: squeeze(ts[0], out.attrs["axes"]), aliases_input=True, batch=_batch_axes,
+    symshape=lambda node, ins: tuple(d for i, d in enumerate(ins[0]) if i not in node.attrs["axes"]))
 
 
 def squeeze(x, axis=None):
@@ -276,15 +388,34 @@ def _np_getitem_grad(g, ref, index):
     return z
 
 
+def _getitem_symshape(node, ins):
+    # a full slice keeps the input's dim; another slice's length is static or the node's own
+    out, dim = [], 0
+    for it in index_of(node):
+        if it is None:
+            out.append(1)
+            continue
+        if isinstance(it, slice):
+            if it == slice(None):
+                out.append(ins[0][dim])
+            else:
+                out.append(node.shape[len(out)] if node.shape[len(out)] is not None
+                           else ("node", node.id, len(out)))
+        dim += 1
+    return tuple(out)
+
+
 GETITEM = defop(
     "getitem", _infer_getitem, _np_getitem,
     vjp=lambda g, out, x: [apply(GETITEM_GRAD, (g, x), index=out.attrs["index"])],
-    jvp=lambda ts, out, x: apply(GETITEM, (ts[0],), index=out.attrs["index"]))
+    jvp=lambda ts, out, x: apply(GETITEM, (ts[0],), index=out.attrs["index"]),
+    aliases_input=True, symshape=_getitem_symshape, batch=_batch_getitem)
 
 GETITEM_GRAD = defop(
     "getitem_grad", lambda g, ref, index: (ref.shape, g.dtype), _np_getitem_grad,
     vjp=lambda gg, out, g, ref: [apply(GETITEM, (gg,), index=out.attrs["index"]), None],
     jvp=lambda ts, out, g, ref: None if ts[0] is None else apply(GETITEM_GRAD, (ts[0], ref), index=out.attrs["index"]),
+    shape_only_inputs=(1,), symshape=_sym.shape_of_input(1), batch=_batch_getitem_grad,
     doc="zeros of ref's shape with g written at the index (the gradient of basic indexing)")
 
 
@@ -320,7 +451,8 @@ CONCATENATE = defop(
     "concatenate", _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis),
     vjp=lambda g, out, *xs: [apply(CONCAT_PART, (g, *xs), axis=out.attrs["axis"], index=i) for i in range(len(xs))],
     jvp=lambda ts, out, *xs: concatenate(
-        [t if t is not None else _zeros_like_dt(x, out.dtype) for t, x in zip(ts, xs)], axis=out.attrs["axis"]))
+        [t if t is not None else _zeros_like_dt(x, out.dtype) for t, x in zip(ts, xs)], axis=out.attrs["axis"]),
+    batch=_batch_concatenate)
 
 
 def _np_concat_part(g, *refs, axis, index):
@@ -337,6 +469,8 @@ CONCAT_PART = defop(
         axis=out.attrs["axis"])] + [None] * len(refs),
     jvp=lambda ts, out, g, *refs: None if ts[0] is None else apply(
         CONCAT_PART, (ts[0], *refs), axis=out.attrs["axis"], index=out.attrs["index"]),
+    aliases_input=True, shape_only_inputs=lambda node: range(1, len(node.inputs)),
+    symshape=lambda node, ins: ins[1 + node.attrs["index"]], batch=_batch_concat_part,
     doc="the index-th part of g split like concatenate(refs) (the gradient of concatenate)")
 
 
@@ -369,3 +503,6 @@ def stack(tensors, axis=0):
         raise ValueError("stack: all inputs need the same shape, got " + ", ".join(fmt(x.shape) for x in xs))
     (axis,) = normalize_axes(axis, xs[0].ndim + 1, "stack")
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis) if len(xs) > 1 else expand_dims(xs[0], axis)
+
+
+_batch.bind(expand_dims=expand_dims, getitem=getitem, broadcast_like=broadcast_like, broadcast_to=broadcast_to)

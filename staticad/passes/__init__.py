@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..control.ops import COND, WHILE_LOOP
 from ..program import Program
 from .control import merge_loop_recordings, prune_control_inputs
 from .cse import eliminate_common_subexpressions
@@ -50,9 +51,9 @@ def optimize(program: Program, max_rounds: int = MAX_ROUNDS) -> tuple[Program, l
         return prog
 
     program = run(prune_to_outputs, program)
-    if any(n.op.name == "while_loop" for n in program.nodes):
+    if any(n.op is WHILE_LOOP for n in program.nodes):
         program = run(merge_loop_recordings, program)
-    if any(n.op.name in ("while_loop", "cond") for n in program.nodes):
+    if any(n.op in (WHILE_LOOP, COND) for n in program.nodes):
         program = run(prune_control_inputs, program)
     for _ in range(max_rounds):
         start = len(program.nodes)

@@ -2,6 +2,7 @@
 value and the gradient) and ``prune_control_inputs`` (sub-graphs take only what they read)."""
 from __future__ import annotations
 
+from ..control.ops import COND, WHILE_LOOP
 from ..control.subgraph import SubGraph
 from ..graph import apply, walk
 from ..program import Program
@@ -24,12 +25,12 @@ def merge_loop_recordings(program: Program) -> Program:
     """
     richest: dict = {}
     for node in program.nodes:
-        if node.op.name == "while_loop":
+        if node.op is WHILE_LOOP:
             key = _loop_key(node)
             best = richest.get(key)
             if best is None or set(best.attrs["record"]) < set(node.attrs["record"]):
                 richest[key] = node
-    if all(n is richest.get(_loop_key(n)) for n in program.nodes if n.op.name == "while_loop"):
+    if all(n is richest.get(_loop_key(n)) for n in program.nodes if n.op is WHILE_LOOP):
         return program
 
     # one topological sweep; a loop and its richest copy have the same inputs, already mapped
@@ -38,11 +39,11 @@ def merge_loop_recordings(program: Program) -> Program:
     for original in program.nodes:
         if original in mapping:
             continue
-        if original.op.name in KEPT_SOURCES:
+        if original.op in KEPT_SOURCES:
             mapping[original] = original
             continue
         target = original
-        if original.op.name == "while_loop":
+        if original.op is WHILE_LOOP:
             best = richest[_loop_key(original)]
             if set(original.attrs["record"]) <= set(best.attrs["record"]):
                 target = best
@@ -79,7 +80,7 @@ def prune_control_inputs(program: Program) -> Program:
     """
     def replace(node, original):
         a = node.attrs
-        if node.op.name == "cond":
+        if node.op is COND:
             rest = node.inputs[1:]
             keep = sorted(_read_params((a["true"], a["false"])))
             if len(keep) == len(rest):
@@ -87,7 +88,7 @@ def prune_control_inputs(program: Program) -> Program:
             return apply(node.op, [node.inputs[0]] + [rest[k] for k in keep],
                          **dict(a, true=_without(a["true"], keep), false=_without(a["false"], keep),
                                 n_operands=sum(1 for k in keep if k < a["n_operands"])))
-        if node.op.name == "while_loop":
+        if node.op is WHILE_LOOP:
             n = a["n_vars"]
             read = _read_params((a["cond"], a["body"]))
             keep = list(range(n)) + [k for k in range(n, len(node.inputs)) if k in read]

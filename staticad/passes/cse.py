@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Tensor
+from ..graph import CONSTANT, Tensor
 from ..program import Program
 from .rewrite import rewrite
 
 #: Constants up to this many elements are merged by value.
 MAX_MERGED_CONSTANT = 100_000
-#: Ops whose two operands can be swapped without changing any result bit.
-COMMUTATIVE = frozenset({"add", "multiply", "equal", "not_equal", "logical_and", "logical_or"})
 
 
 def attr_key(value):
@@ -49,13 +47,13 @@ def node_key(node: Tensor):
     """Key of ``node`` given that its inputs are already deduplicated; ``None``: never merged."""
     if node.op.extra.get("cse") is False:
         return None
-    if node.op.name == "constant":
+    if node.op is CONSTANT:
         value = node.attrs["value"]
         if value.size > MAX_MERGED_CONSTANT:
             return None
         return ("constant", value.dtype.str, value.shape, value.tobytes())
     ids = [id(i) for i in node.inputs]
-    if node.op.name in COMMUTATIVE and len(ids) == 2:
+    if node.op.commutative and len(ids) == 2:  # Op.commutative: swapping changes no result bit
         ids.sort()
     return (node.op.name, tuple(ids), attr_key(node.attrs))
 

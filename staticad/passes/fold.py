@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..evaluate import evaluate
-from ..graph import Tensor, constant
+from ..graph import CONSTANT, Tensor, constant
 from ..program import Program
 from .rewrite import rewrite
 
@@ -13,37 +13,24 @@ MAX_FOLDED_ELEMENTS = 100_000
 #: Largest constant operand (in elements) a fold may read, so folding stays cheap.
 MAX_OPERAND_ELEMENTS = 1_000_000
 
-#: Inputs whose *shape* only is read (the value never is): a static shape is enough to fold.
-SHAPE_ONLY_INPUTS = {
-    "count": (0,), "full_like": (0,), "sum_to_like": (1,), "broadcast_like": (1,),
-    "reshape_like": (1,), "getitem_grad": (1,),
-}
-#: Nodes never folded: sources are bound by the backend (constants are already constants).
-NOT_FOLDED = frozenset({"placeholder", "variable", "constant"})
-
-
-def _shape_only(node: Tensor) -> tuple:
-    if node.op.name == "concat_part":
-        return tuple(range(1, len(node.inputs)))
-    return node.op.extra.get("shape_only_inputs", SHAPE_ONLY_INPUTS.get(node.op.name, ()))
 
 
 def fold_node(node: Tensor):
     """The constant ``node`` evaluates to, or ``None`` when it cannot or should not be folded."""
-    name = node.op.name
-    if name in NOT_FOLDED or node.op.extra.get("fold") is False:
+    # sources are bound by the backend (constants are already constants)
+    if node.op.source or node.op.extra.get("fold") is False:
         return None
-    if not node.inputs and name != "full":  # other nullary ops are left to the backend
+    if not node.inputs and not node.op.loop:  # nullary ops other than fills are left to the backend
         return None
     size = node.static_size
     if size is None or size > MAX_FOLDED_ELEMENTS:
         return None
-    shape_only = _shape_only(node)
+    shape_only = node.op.shape_only(node)  # inputs whose value is never read: a static shape is enough
     args = []
     for k, inp in enumerate(node.inputs):
         if k in shape_only and inp.static_size is not None:
             args.append(np.broadcast_to(np.zeros((), inp.dtype), inp.shape))  # shape without data
-        elif inp.op.name == "constant" and inp.attrs["value"].size <= MAX_OPERAND_ELEMENTS:
+        elif inp.op is CONSTANT and inp.attrs["value"].size <= MAX_OPERAND_ELEMENTS:
             args.append(inp.attrs["value"])
         else:
             return None

@@ -20,26 +20,18 @@ import networkx as nx
 
 from .symshape import broadcast_sym, is_symbol, symbolic_shapes
 
-SINK_OPS = {"sum", "max", "min", "prod", "sum_to_like", "norm"}
 # Numba's compile time and memory grow faster than linearly with a function's length: one kernel
 # fusing a 1000-op elementwise chain took 23 GB and was killed. Past this many ops a kernel is
 # split (one stored intermediate per split, which is nothing beside hundreds of ops per element).
 MAX_KERNEL_OPS = 128
-SHAPE_ONLY_INPUTS = {
-    "broadcast_like": {1}, "full_like": {0}, "sum_to_like": {1}, "reshape_like": {1},
-    "getitem_grad": {1}, "count": {0},
-}
 
 
 def is_member_op(node) -> bool:
-    op = node.op
-    return (op.elementwise and op.expr is not None) or op.name in ("broadcast_like", "broadcast_to", "full_like", "full")
+    return node.op.loop
 
 
 def shape_only(node, k: int) -> bool:
-    if node.op.name == "concat_part":
-        return k >= 1
-    return k in SHAPE_ONLY_INPUTS.get(node.op.name, ())
+    return k in node.op.shape_only(node)
 
 
 @dataclass(eq=False)
@@ -98,7 +90,6 @@ def fuse_elementwise(program) -> KernelPlan:
     kernels: list = []
     by_space: dict = {}    # iteration space -> kernels, newest last
     steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
-    sources = ("placeholder", "constant", "variable")
 
     def step_of(node):
         return kernel_of.get(node, node)
@@ -106,7 +97,7 @@ def fuse_elementwise(program) -> KernelPlan:
     def blocked(kernel, inputs):
         # joining is illegal when the kernel already feeds (directly or not) one of the inputs
         for i in inputs:
-            if i.op.name in sources or i in kernel.members:
+            if i.op.source or i in kernel.members:
                 continue
             src = step_of(i)
             if src is kernel or (kernel in steps and src in steps and nx.has_path(steps, kernel, src)):
@@ -127,22 +118,21 @@ def fuse_elementwise(program) -> KernelPlan:
         return k
 
     for node in nodes:
-        name = node.op.name
-        if name in sources:
+        if node.op.source:
             continue
         vin = value_inputs(node, sym)
         if is_member_op(node):
             k = place(node, sym[node], vin)
             k.members.append(node)
             kernel_of[node] = k
-        elif name in SINK_OPS:
+        elif node.op.reduction is not None:
             k = place(node, sym[node.inputs[0]], vin)
             k.sinks.append(node)
             kernel_of[node] = k
         here = step_of(node)
         steps.add_node(here)
         for i in vin:
-            if i.op.name not in sources and step_of(i) is not here:
+            if not i.op.source and step_of(i) is not here:
                 steps.add_edge(step_of(i), here)
 
     steps = _order_steps(program, kernels, kernel_of, sym)
@@ -177,17 +167,13 @@ def _collect_operands(kernels, sym):
                     k.operands.append(i)
 
 
-CHEAP_OPS = {"add", "subtract", "multiply", "negative", "square", "abs", "relu", "sign", "maximum", "minimum",
-             "where", "astype", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-             "logical_and", "logical_or", "logical_not", "broadcast_like", "broadcast_to", "full_like", "full",
-             "stop_gradient"}
 MAX_RECOMPUTED_OPS = 4
 
 
 def _recompute_cheap_values(steps, kernel_of, sym, position):
     """Recompute instead of store: a later kernel over the same iteration space that reads a
     value of an earlier kernel recomputes it from that kernel's inputs when the value is cheap
-    (at most ``MAX_RECOMPUTED_OPS`` arithmetic/compare ops, no transcendental) and doing so reads
+    (at most ``MAX_RECOMPUTED_OPS`` ops flagged ``Op.cheap``, no transcendental) and doing so reads
     at most one extra full-size array. The earlier kernel then no longer writes the value
     (unless someone else needs it): one store and one load per element saved, one load at most
     added. Example: the relu mask of a training step is recomputed by the backward kernel."""
@@ -201,7 +187,7 @@ def _recompute_cheap_values(steps, kernel_of, sym, position):
                 n = stack.pop()
                 if n in sub:
                     continue
-                if n.op.name not in CHEAP_OPS or len(sub) >= MAX_RECOMPUTED_OPS:
+                if not n.op.cheap or len(sub) >= MAX_RECOMPUTED_OPS:
                     ok = False
                     break
                 sub.append(n)
@@ -265,14 +251,14 @@ def _order_steps(program, kernels, kernel_of, sym):
     g = nx.DiGraph()
     position = {}
     for idx, node in enumerate(program.nodes):
-        if node.op.name in ("placeholder", "constant", "variable"):
+        if node.op.source:
             continue
         step = kernel_of.get(node, node)
         if step not in position:
             position[step] = idx
             g.add_node(step)
         for i in value_inputs(node, sym):
-            if i.op.name in ("placeholder", "constant", "variable"):
+            if i.op.source:
                 continue
             src = kernel_of.get(i, i)
             if src is not step:

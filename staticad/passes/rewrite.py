@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from ..graph import Tensor, _format_shape
+from ..graph import PLACEHOLDER, VARIABLE, Tensor, _format_shape
 from ..program import Program
 
 #: Source nodes whose identity matters: placeholders are fed by position, Variables hold state.
-KEPT_SOURCES = frozenset({"placeholder", "variable"})
+KEPT_SOURCES = frozenset({PLACEHOLDER, VARIABLE})
 
 
 def rebuild(node: Tensor, inputs) -> Tensor:
@@ -38,7 +38,7 @@ def rewrite(program: Program, replace: Callable[[Tensor, Tensor], Optional[Tenso
     """
     mapping: dict = {}
     for original in program.nodes:
-        if original.op.name in KEPT_SOURCES:
+        if original.op in KEPT_SOURCES:
             mapping[original] = original
             continue
         node = rebuild(original, (mapping.get(i, i) for i in original.inputs))

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..graph import Tensor, apply, constant
+from ..graph import CONSTANT, Tensor, apply, constant
+from ..ops import creation as _cr, elementwise as _ew, gradient as _gr, linalg as _la, reduce as _rd, shape as _sh
 from ..program import Program
 from .rewrite import rewrite
 from .symshape import broadcast_sym, symbolic_shapes
@@ -73,19 +74,20 @@ class RuntimeShapes:
 
 
 # --- what a tensor is made of ----------------------------------------------------------------
-_UNIFORM_THROUGH = frozenset({"broadcast_like", "broadcast_to", "expand_dims", "squeeze", "reshape",
-                              "reshape_like", "transpose", "stop_gradient"})
+# ops whose every element is an element of input 0 (so a uniform input gives a uniform result)
+_UNIFORM_THROUGH = frozenset({_sh.BROADCAST_LIKE, _sh.BROADCAST_TO, _sh.EXPAND_DIMS, _sh.SQUEEZE, _sh.RESHAPE,
+                              _sh.RESHAPE_LIKE, _sh.TRANSPOSE, _gr.STOP_GRADIENT})
+_FILLS = frozenset({_cr.FULL, _cr.FULL_LIKE})
 
 
 def uniform_value(t: Tensor):
     """The one value every element of ``t`` has (a 0-d array of ``t.dtype``), or ``None``."""
     casts = []
-    while t.op.name in _UNIFORM_THROUGH or t.op.name == "astype":
-        if t.op.name == "astype":
+    while t.op in _UNIFORM_THROUGH or t.op is _ew.ASTYPE:
+        if t.op is _ew.ASTYPE:
             casts.append(t.dtype)
         t = t.inputs[0]
-    name = t.op.name
-    if name == "constant":
+    if t.op is CONSTANT:
         flat = np.ascontiguousarray(t.attrs["value"]).reshape(-1)
         if flat.size == 0:
             return None
@@ -93,7 +95,7 @@ def uniform_value(t: Tensor):
         if not (raw == raw[0]).all():  # bytewise: -0.0 differs from 0.0, NaN equals itself
             return None
         value = flat[0]
-    elif name in ("full", "full_like"):
+    elif t.op in _FILLS:
         value = np.array(t.attrs["value"], dtype=t.dtype)
     else:
         return None
@@ -105,9 +107,9 @@ def uniform_value(t: Tensor):
 
 def _fill_ref(t: Tensor, shapes: RuntimeShapes) -> Tensor:
     """A tensor with ``t``'s run-time shape that ``t`` (a fill) only reads the shape of."""
-    if t.op.name == "full_like":
+    if t.op is _cr.FULL_LIKE:
         return t.inputs[0]
-    if t.op.name == "broadcast_like" and shapes.same(t, t.inputs[1]):
+    if t.op is _sh.BROADCAST_LIKE and shapes.same(t, t.inputs[1]):
         return t.inputs[1]
     return t
 
@@ -135,9 +137,9 @@ def fills_to_scalars(node, shapes):
     inputs = list(node.inputs)
     changed = False
     for k, u in enumerate(inputs):
-        if u.ndim == 0 and u.op.name == "constant":
+        if u.ndim == 0 and u.op is CONSTANT:
             continue
-        if u.dtype != node.dtype and not (node.op.name == "where" and k == 0):
+        if u.dtype != node.dtype and not (node.op is _ew.WHERE and k == 0):
             continue  # the scalar must not change the dtype the op computes in
         value = uniform_value(u)
         if value is None or not any(shapes.absorbs(j, u) for m, j in enumerate(inputs) if m != k):
@@ -152,8 +154,8 @@ def fills_to_scalars(node, shapes):
 
 def arithmetic_identity(node, shapes):
     """``x*1, x+0, x-0, x/1, x**1 -> x``; ``x*-1, x/-1 -> -x``; ``x**0 -> 1``; ``x**2 -> x*x``; integer ``x*0 -> 0``."""
-    name = node.op.name
-    if name not in ("add", "subtract", "multiply", "divide", "power"):
+    op = node.op
+    if op not in (_ew.ADD, _ew.SUBTRACT, _ew.MULTIPLY, _ew.DIVIDE, _ew.POWER):
         return None
     a, b = node.inputs
     for x, c, c_right in ((a, b, True), (b, a, False)):
@@ -162,63 +164,63 @@ def arithmetic_identity(node, shapes):
         v = uniform_value(c)
         if v is None:
             continue
-        if (name == "add" and v == 0) or (name == "multiply" and v == 1):
+        if (op is _ew.ADD and v == 0) or (op is _ew.MULTIPLY and v == 1):
             return x
-        if name == "multiply" and v == -1:
+        if op is _ew.MULTIPLY and v == -1:
             return ops.negative(x)
-        if name == "multiply" and v == 0 and x.dtype.kind in "biu":
+        if op is _ew.MULTIPLY and v == 0 and x.dtype.kind in "biu":
             return ops.full_like(x, 0, dtype=node.dtype)
         if c_right:
-            if (name == "subtract" and v == 0) or (name in ("divide", "power") and v == 1):
+            if (op is _ew.SUBTRACT and v == 0) or (op in (_ew.DIVIDE, _ew.POWER) and v == 1):
                 return x
-            if name == "divide" and v == -1:
+            if op is _ew.DIVIDE and v == -1:
                 return ops.negative(x)
-            if name == "power" and v == 0:
+            if op is _ew.POWER and v == 0:
                 return ops.full_like(x, 1, dtype=node.dtype)
-            if name == "power" and v == 2:
+            if op is _ew.POWER and v == 2:
                 return ops.square(x)  # one multiply instead of a pow call (exact in IEEE)
     return None
 
 
 def double_negation(node, shapes):
     """``-(-x) -> x``."""
-    if node.op.name == "negative" and node.inputs[0].op.name == "negative":
+    if node.op is _ew.NEGATIVE and node.inputs[0].op is _ew.NEGATIVE:
         return node.inputs[0].inputs[0]
     return None
 
 
 def redundant_cast(node, shapes):
     """``astype`` to ``x``'s own dtype, or back from an exact widening, -> ``x``."""
-    if node.op.name != "astype":
+    if node.op is not _ew.ASTYPE:
         return None
     x = node.inputs[0]
     if x.dtype == node.dtype:
         return x
-    if x.op.name == "astype" and x.inputs[0].dtype == node.dtype and _exact_round_trip(node.dtype, x.dtype):
+    if x.op is _ew.ASTYPE and x.inputs[0].dtype == node.dtype and _exact_round_trip(node.dtype, x.dtype):
         return x.inputs[0]
     return None
 
 
 def redundant_shape_op(node, shapes):
     """Shape ops (and ``stop_gradient``) that provably return their operand unchanged -> the operand."""
-    name = node.op.name
+    op = node.op
     x = node.inputs[0] if node.inputs else None
-    if name in ("sum_to_like", "reshape_like") and shapes.same(x, node.inputs[1]):
+    if op in (_sh.SUM_TO_LIKE, _sh.RESHAPE_LIKE) and shapes.same(x, node.inputs[1]):
         return x
-    if name == "broadcast_like" and shapes.absorbs(x, node.inputs[1]):
+    if op is _sh.BROADCAST_LIKE and shapes.absorbs(x, node.inputs[1]):
         return x
-    if name == "broadcast_to" and shapes.of(x) == tuple(node.attrs["shape"]):
+    if op is _sh.BROADCAST_TO and shapes.of(x) == tuple(node.attrs["shape"]):
         return x
-    if name == "stop_gradient":
+    if op is _gr.STOP_GRADIENT:
         return x
-    if name == "getitem" and len(node.attrs["index"]) == x.ndim and all(
+    if op is _sh.GETITEM and len(node.attrs["index"]) == x.ndim and all(
             k == ("slice", None, None, None) for k in node.attrs["index"]):
         return x
-    if name == "transpose" and x.op.name == "transpose":
+    if op is _sh.TRANSPOSE and x.op is _sh.TRANSPOSE:
         inner, p, q = x.inputs[0], x.attrs["axes"], node.attrs["axes"]
         axes = tuple(p[i] for i in q)
         return inner if axes == tuple(range(len(axes))) else apply(node.op, (inner,), axes=axes)
-    if name == "squeeze" and x.op.name == "expand_dims" and x.attrs["axes"] == node.attrs["axes"]:
+    if op is _sh.SQUEEZE and x.op is _sh.EXPAND_DIMS and x.attrs["axes"] == node.attrs["axes"]:
         return x.inputs[0]
     return None
 
@@ -226,10 +228,10 @@ def redundant_shape_op(node, shapes):
 def sum_of_fill(node, shapes):
     """``sum`` over all axes (or ``sum_to_like`` down to one element) of a finite fill."""
     b = node.inputs[0] if node.inputs else None
-    if node.op.name == "sum":
+    if node.op is _rd.SUM:
         if tuple(node.attrs["axes"]) != tuple(range(b.ndim)):
             return None
-    elif node.op.name != "sum_to_like" or node.static_size != 1 or node.ndim > b.ndim:
+    elif node.op is not _sh.SUM_TO_LIKE or node.static_size != 1 or node.ndim > b.ndim:
         return None
     if b.ndim == 0 or b.dtype != node.dtype:
         return None
@@ -246,7 +248,7 @@ def degenerate_matmul(node, shapes):
     ``sum(a.T * b, axis=0, keepdims=True)``. Both then fuse with their neighbours instead of
     calling BLAS on a degenerate shape (linear regression with one feature: a 1e6 x 1 by 1 x 1
     product, and a 1 x 1e6 by 1e6 x 1 one in its gradient)."""
-    if node.op.name != "matmul":
+    if node.op is not _la.MATMUL:
         return None
     a, b = node.inputs
     if a.ndim != 2 or b.ndim != 2 or a.dtype != node.dtype or b.dtype != node.dtype:

@@ -165,6 +165,24 @@ def test_reductions_are_deterministic_and_accurate():
     np.testing.assert_allclose(first[2], np.linalg.norm(v.astype(np.float64)), rtol=1e-6)
 
 
+@needs_cuda
+@pytest.mark.parametrize("dtype", ["uint64", "int32", "bool"])
+def test_integer_max_and_min_are_exact_on_every_backend(dtype):
+    """max/min accumulate in the input dtype on every backend (one Reduction definition): uint64
+    values above 2**63 once wrapped around in the GPU's int64 accumulator."""
+    values = {"uint64": [3, 2 ** 63 + 5, 7, 2 ** 64 - 2], "int32": [-(2 ** 31), 5, 2 ** 31 - 1, 0],
+              "bool": [False, True, False, False]}[dtype]
+    v = np.array(values * 5, dtype=dtype).reshape(4, 5)
+    x = sad.placeholder((None, 5), dtype, name="x")
+    outs = [sad.max(x), sad.min(x), sad.max(x, axis=1), sad.min(x, axis=0)]
+    want = [v.max(), v.min(), v.max(axis=1), v.min(axis=0)]
+    for backend in ("numba", "cuda"):
+        got = sad.function([x], outs, backend=backend)(v)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype, backend
+            np.testing.assert_array_equal(g, w, err_msg=backend)
+
+
 # --- training: residency of Variables on the device -----------------------------------------------
 def _tiny_model(rng, dtype="float32"):
     W1 = sad.Variable(rng.uniform(-0.3, 0.3, (6, 8)).astype(dtype), name="layer1.weight")

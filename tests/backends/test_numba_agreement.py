@@ -36,6 +36,7 @@ CASES = [
     ("tan", sad.tan, [((6,), lambda s: (lambda rng: rng.uniform(-1, 1, s)))]),
     ("tanh", sad.tanh, [((6,), _any)]),
     ("sigmoid", sad.sigmoid, [((6,), _any)]),
+    ("softplus", sad.softplus, [((6,), _any)]),
     ("relu", sad.relu, [((6,), _any)]),
     ("abs", sad.abs, [((6,), _any)]),
     ("sign", lambda a: sad.sign(a) * a, [((6,), _any)]),

@@ -155,6 +155,7 @@ UNARY = {
     "tan": (sad.tan, np.tan, uniform(-1.2, 1.2)),
     "tanh": (sad.tanh, np.tanh, ANY),
     "sigmoid": (sad.sigmoid, lambda x: 1 / (1 + np.exp(-x)), uniform(-4, 4)),
+    "softplus": (sad.softplus, lambda x: np.logaddexp(0, x), uniform(-4, 4)),
     "relu": (sad.relu, lambda x: np.maximum(x, 0), nonzero()),
     "abs": (sad.abs, np.abs, nonzero()),
     "sign": (sad.sign, np.sign, nonzero()),  # derivative 0 everywhere it is defined
@@ -165,6 +166,8 @@ for _name, (_fn, _ref, _dist) in UNARY.items():
 
 add_case("abs", "operator-abs(x)", lambda x: abs(x), inputs((nonzero(), (3,))), ref=np.abs)
 add_case("sign", "sign(x)*x", lambda x: sad.sign(x) * x, inputs((nonzero(), (2, 3))), ref=lambda x: np.sign(x) * x)
+add_case("softplus", "large-inputs", sad.softplus, inputs((uniform(-800, 800), (6,))),
+         ref=lambda x: np.logaddexp(0, x), fwd_rtol=1e-13)
 add_case("sigmoid", "large-inputs", sad.sigmoid, inputs((uniform(-30, 30), (6,))),
          ref=lambda x: 1 / (1 + np.exp(-x)), fwd_rtol=1e-13)
 
@@ -486,7 +489,7 @@ DEDICATED_DERIVATIVE_TESTS = {
 SOURCE_OPS = {"placeholder", "constant", "variable"}
 
 # Every name of API.md section 1 (the op list).
-API_OPS = """add subtract multiply divide negative power square sqrt exp log log1p sin cos tan tanh sigmoid relu abs
+API_OPS = """add subtract multiply divide negative power square sqrt exp log log1p sin cos tan tanh sigmoid softplus relu abs
 sign maximum minimum where clip sum mean max min prod matmul dot transpose reshape broadcast_to expand_dims squeeze
 concatenate stack getitem norm softmax log_softmax logsumexp astype less less_equal greater greater_equal equal
 not_equal logical_and logical_or logical_not zeros ones zeros_like ones_like full arange linspace""".split()

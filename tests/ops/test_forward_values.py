@@ -32,6 +32,7 @@ def test_float32_inputs_stay_float32_with_python_scalars():
 INT_INPUT_OPS = {
     "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log1p": np.log1p, "sin": np.sin, "cos": np.cos, "tan": np.tan,
     "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x.astype(np.float64))), "abs": np.abs,
+    "softplus": lambda x: np.logaddexp(0, x.astype(np.float64)),
     "negative": np.negative, "square": np.square, "sign": np.sign, "relu": lambda x: np.maximum(x, 0),
 }
 
