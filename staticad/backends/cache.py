@@ -48,10 +48,11 @@ def cache_dir() -> Path:
 
 def _runtime_fingerprint() -> str:
     """Generated modules call these helper modules: a change in them must miss the cache."""
-    from . import numba_math, numba_runtime
+    from . import numba_blas, numba_math, numba_runtime
     h = hashlib.sha256()
-    for mod in (numba_runtime, numba_math):
+    for mod in (numba_runtime, numba_math, numba_blas):
         h.update(Path(mod.__file__).read_bytes())
+    h.update(str(numba_blas.BINDING).encode())  # which BLAS the inlined _rt.dot calls
     return h.hexdigest()[:16]
 
 
