@@ -254,14 +254,14 @@ def _jacobian_columns(y: Tensor, x: Tensor, mode: str) -> Tensor:
 
 
 def _jacobian_batched(y: Tensor, x: Tensor, mode: str) -> Tensor:
-    """The Jacobian from ONE batched VJP (``rev``: the cotangents are the rows of an identity
-    matrix) or ONE batched JVP (``fwd``: the tangents are its columns), see
+    """The Jacobian from ONE batched VJP (``rev``: the cotangents are the basis vectors of ``y``'s
+    space) or ONE batched JVP (``fwd``: those of ``x``'s), see :mod:`staticad.onehot` and
     :mod:`staticad.batching`; the graph does not grow with the Jacobian's size.
 
     Raises :class:`~staticad.batching.NotBatchable` (before building anything) when an op on
     the way has no batching rule.
     """
-    from .batching import batch
+    from .onehot import batch_one_hot
     ny, nx_ = _static(y, "jacobian"), _static(x, "jacobian")
     if mode == "rev":
         n, seed_like = ny, y
@@ -275,8 +275,7 @@ def _jacobian_batched(y: Tensor, x: Tensor, mode: str) -> Tensor:
         out_shape = tuple(y.shape)
     if n == 0 or (nx_ if mode == "rev" else ny) == 0:
         return ops.zeros(tuple(y.shape) + tuple(x.shape), d.dtype)
-    eye = constant(np.eye(n, dtype=probe.dtype).reshape((n,) + tuple(seed_like.shape)), dtype=probe.dtype)
-    ((value, batched),) = batch([d], {probe: eye}, n)
+    ((value, batched),) = batch_one_hot([d], probe, n)  # the seeds: e_0 .. e_{n-1}, never an identity
     if not batched:  # the same for every seed (e.g. zeros): repeat it
         value = ops.broadcast_to(ops.expand_dims(value, 0), (n,) + out_shape)
     if mode == "rev":  # (ny,) + x.shape, row i = d y_i / d x
@@ -298,9 +297,9 @@ def _jacobian_one(y: Tensor, x: Tensor, mode: str) -> Tensor:
 def jacobian(y, x, mode="rev"):
     """Jacobian of shape ``y.shape + x.shape`` (``x`` may be a list: a tuple of Jacobians).
 
-    One batched reverse (``rev``) or forward (``fwd``) pass whose seeds are the rows of an
-    identity matrix: the graph's size does not depend on the Jacobian's (column by column only
-    when an op on the way has no batching rule).
+    One batched reverse (``rev``) or forward (``fwd``) pass whose seeds are the basis vectors
+    (no identity matrix is materialised, see :mod:`staticad.onehot`): the graph's size does not
+    depend on the Jacobian's (column by column only when an op on the way has no batching rule).
     """
     if not isinstance(y, Tensor):
         raise TypeError("jacobian: y must be a tensor")
@@ -319,8 +318,8 @@ def _require_scalar(y, what):
 def hessian(y, x):
     """Hessian of scalar ``y``: forward-over-reverse, shape ``x.shape + x.shape``.
 
-    One batched JVP of the gradient graph (seeds: the identity matrix), so the graph's size
-    does not grow with ``x``'s.
+    One batched JVP of the gradient graph (seeds: the basis vectors, see :mod:`staticad.onehot`),
+    so the graph's size does not grow with ``x``'s.
 
     For a list ``x`` the result is nested: ``H[i][j] = d2y / dx_i dx_j``.
     """

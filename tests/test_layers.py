@@ -18,7 +18,7 @@ LAYERS = [
     ("ir", ["staticad.version", "staticad.clock", "staticad.dtypes", "staticad.registry", "staticad.graph",
             "staticad.program", "staticad.evaluate"]),
     ("ops", ["staticad.ops"]),
-    ("transforms", ["staticad.autodiff", "staticad.batching", "staticad.control"]),
+    ("transforms", ["staticad.autodiff", "staticad.batching", "staticad.onehot", "staticad.control"]),
     ("passes", ["staticad.passes"]),
     ("backends", ["staticad.backends"]),
     ("compiler", ["staticad.compiler"]),

@@ -53,13 +53,14 @@ def _runtime_fingerprint() -> str:
     them must miss the cache."""
     import inspect
     from ..registry import REGISTRY
-    from . import numba_math, numba_runtime
+    from . import numba_blas, numba_math, numba_runtime
     h = hashlib.sha256()
-    for mod in (numba_runtime, numba_math):
+    for mod in (numba_runtime, numba_math, numba_blas):
         h.update(Path(mod.__file__).read_bytes())
     for name in sorted(REGISTRY):
         if REGISTRY[name].scalar is not None:
             h.update(f"{name}\0{inspect.getsource(REGISTRY[name].scalar)}".encode())
+    h.update(str(numba_blas.BINDING).encode())  # which BLAS the inlined _rt.dot calls
     return h.hexdigest()[:16]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from . import numba_blas as _blas
+
 _OPTS = dict(cache=True, error_model="numpy")
 
 
@@ -234,8 +236,18 @@ def copy_c(a):
 
 
 @njit(**_OPTS)
-def dot(a, b):
+def dot_numba(a, b):
     return np.dot(a, b)
+
+
+@njit(**_OPTS)
+def dot_numpy_blas(a, b):
+    return _blas.blas_dot(a, b)
+
+
+# Two dispatchers, not one with a branch: each has its own cache entries, so code cached where
+# NumPy's BLAS was bound is never loaded where it is not (its symbols would not resolve).
+dot = dot_numpy_blas if _blas.BINDING else dot_numba
 
 
 @njit(**_OPTS)

@@ -99,13 +99,14 @@ def run(args) -> int:
     data["backends_usable"] = {b: b in avail and (b != "cuda" or data["cuda"]["available"]) for b in known}
     data["threading"] = threading_info(probe=args.probe_threads)
     data["cache"] = cache_info()
+    data["matmul_blas"] = _matmul_blas()
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
     rows = [("staticad", __version__),
             ("python", f"{data['python']} ({data['python_implementation']}, {sys.executable})"),
             ("numpy", data["numpy"]), ("numba", f"{data['numba']} (llvmlite {data['llvmlite']})"),
-            ("scipy", f"{data['scipy']} (numba's BLAS for matmul)"), ("networkx", data["networkx"]),
+            ("scipy", data["scipy"]), ("matmul", data["matmul_blas"]), ("networkx", data["networkx"]),
             ("optional", ", ".join(f"{name} {v}" if v else f"{name} not installed"
                                    for name, v in data["optional"].items())),
             ("platform", f"{data['platform']}, {os.cpu_count()} CPUs"),
@@ -118,6 +119,15 @@ def run(args) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     return 0
+
+
+def _matmul_blas() -> str:
+    """Which BLAS the numba backend's matmuls call (see staticad.backends.numba_blas)."""
+    try:
+        from ..backends import numba_blas
+    except ImportError as exc:  # no numba
+        return f"- ({type(exc).__name__}: {exc})"
+    return numba_blas.describe()
 
 
 def _backend_state(name: str, built: bool, usable: bool, cs: dict) -> str:
