@@ -79,6 +79,7 @@ class NumbaCodegen(KernelLibraryMixin):
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
         self.kernel_functions: list = []  # sub-graph functions of this module (lines each)
+        self._inline_values: set = set()  # value names of loops written inline in this function
         self._offsets: dict = {}  # concatenated parts -> names of their running offsets
         # the module's entry point also returns whether a loop wanted threads (see generate);
         # sub-graph functions return (outputs, workspace bytes) only
@@ -239,7 +240,9 @@ class NumbaCodegen(KernelLibraryMixin):
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
-            "    ws_used = _rt.ws_counter()  # [bytes of the workspace (internal buffers) this call needs]",
+            ("    ws_used = _rt.ws_counter()  # [bytes of the workspace (internal buffers) this call needs]"
+             if any("ws_used" in l and not l.lstrip("\x00PS ").startswith("return ") for l in self.w.lines)
+             else "    ws_used = (np.int64(0),)  # no internal buffers: no counter to allocate"),
         ] + (["    wants_parallel = False  # a loop ran serially that entry_par runs on threads"]
              if self.flag_return else []) + (
             [f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]

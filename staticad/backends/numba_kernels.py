@@ -109,7 +109,9 @@ class KernelLibraryMixin:
         flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
             a["sym"] == () or len(a["sym"]) == r for a in accs.values()) and (
             static is None or static > self.INLINE_MAX)
-        if not flat:
+        if not flat and static is not None and static <= self.INLINE_MAX:
+            self._emit_inline(k, arrays, arr_name, scalars, accs, D)
+        elif not flat:
             self._call_kernel(k, ND, arrays, arr_name, scalars, accs, D)
         else:
             conds = [f"{arr_name[o]}.shape == {shape_t}" for o in arrays if self.sym[o] != S]
@@ -291,6 +293,28 @@ class KernelLibraryMixin:
             self.library[text] = entry
         return entry[0], nm.params, totals
 
+    def _emit_inline(self, k, arrays, arr_name, scalars, accs, D):
+        """A loop of a few static elements, written in the calling function: a function of its
+        own costs numba about 0.1 s to compile, more than most small graphs' whole entry point."""
+        w = self.w
+        r = len(k.sym)
+        reads = {o: f"{arr_name[o]}[{self._nd_index(self.sym[o], k.sym, arr_name[o], D, None, w)}]" for o in arrays}
+        local_accs = {}
+        for s, a in accs.items():
+            local_accs[s] = dict(a, nd_index=self._nd_index(a["sym"], k.sym, a["name"], D, None, w)) if a["array"] else a
+        # value names of their own (v5, then v5_k3 in a later kernel recomputing it): a name
+        # assigned twice makes numba's SSA pass revisit the whole function for it
+        suffix = f"_k{k.name[len('kernel'):]}" if any(
+            f"v{self.order[m]}" in self._inline_values for m in k.members) else ""
+        self._inline_values.update(f"v{self.order[m]}" for m in k.members)
+        values = {m: f"v{self.order[m]}{suffix}" for m in k.members}
+        stores = {m: self.ident(m) for m in k.stored}
+        for p in range(r):
+            w(f"for i{p} in range({D[p]}):")
+            w.indent += 1
+        self._emit_body(k, reads, scalars, local_accs, values, stores, ", ".join(f"i{p}" for p in range(r)) if r else "()")
+        w.indent -= r
+
     def _nd_index(self, osym, S, arr, D, nm, caller) -> str:
         """Index of an operand of symbolic shape ``osym`` in the loop nest over ``S``; a dim that may
         broadcast at run time is checked by the caller, which passes its 0/1 stride flag."""
@@ -308,7 +332,7 @@ class KernelLibraryMixin:
                 caller(f"{m} = 0 if {arr}.shape[{j}] == 1 else 1")
                 caller(f"if {m} == 1 and {arr}.shape[{j}] != {D[p]}:")
                 caller(f"    raise ValueError(\"run-time shape of {arr} does not broadcast in this kernel\")")
-                parts.append(f"i{p} * {nm.get(('m', m), 'm', m)}")
+                parts.append(f"i{p} * {nm.get(('m', m), 'm', m) if nm is not None else m}")
         return ", ".join(parts) if parts else "()"
 
     def _fast_trig_members(self, k) -> list:
