@@ -425,12 +425,9 @@ class CudaCodegen(CudaLibraryMixin, CodegenBase):
             kw("j += G")
             kw.indent -= 2
             for s in partial:
-                dt = self._acc_dtype(s)
-                tree = self.use_tree(s.op.reduction.combine)
                 a = f"a_{self.ident(s)}"
-                kw(f"{a} = {tree}({shared[dt]}, t, lane, G, {a})")
-                kw("if lane == 0 and o < M:")
-                kw(f"    {self.ident(s)}[o] = {self._finish_value(s, a)}")
+                self._emit_tree(kw, s, shared, a, "lane", "G", "lane == 0 and o < M",
+                                lambda: f"{self.ident(s)}[o] = {self._finish_value(s, a)}")
             kw("ob += cuda.gridDim.x * gpb")
             kw.indent -= 1
         else:
@@ -448,15 +445,19 @@ class CudaCodegen(CudaLibraryMixin, CodegenBase):
             kw("k += cuda.gridsize(1)")
             kw.indent -= 1
         for s in scalar:
-            dt = self._acc_dtype(s)
-            tree = self.use_tree(s.op.reduction.combine)
             z = f"z_{self.ident(s)}"
-            kw(f"{z} = {tree}({shared[dt]}, t, t, THREADS, {z})")
-            kw("if t == 0:")
-            kw(f"    {parts[s]}[cuda.blockIdx.x] = {z}")
+            self._emit_tree(kw, s, shared, z, "t", "THREADS", "t == 0", lambda: f"{parts[s]}[cuda.blockIdx.x] = {z}")
         self.kernels.append(kw.lines)
         if scalar:
             self._emit_finisher(kname, scalar, parts)
+
+    def _emit_tree(self, kw, s, shared, acc, lane, width, guard, store):
+        """Combines accumulator ``acc`` of sink ``s`` over ``width`` threads with the block's tree;
+        the thread where ``guard`` holds writes ``store()`` (a statement)."""
+        tree = self.use_tree(s.op.reduction.combine)
+        kw(f"{acc} = {tree}({shared[self._acc_dtype(s)]}, t, {lane}, {width}, {acc})")
+        kw(f"if {guard}:")
+        kw(f"    {store()}")
 
     def _emit_body(self, kw, sinks, accs, members, stored, full, strided, scalars, r):
         member_set = set(members)
