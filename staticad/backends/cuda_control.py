@@ -29,6 +29,7 @@ from ..control.ops import STACK_READ, STACK_SCATTER, TUPLE_GET, WHILE_LOOP
 from ..graph import CONSTANT
 from ..ops import elementwise as _ew
 from ..passes.plan import subplan
+from .codegen_base import loop_vars_checked, open_while
 
 
 def optimized(cg, sub):
@@ -217,21 +218,15 @@ def _emit_while(cg, node, out):
         w(f"while {count} < {out}_trips:")
         w.indent += 1
     else:
-        w("while True:")
-        w.indent += 1
-        if limit is not None:
-            w(f"if {count} >= {limit}:  # max_iterations")
-            w("    break")
+        open_while(w, count, limit)
         w(f"{out}_c = {_call(cg, a['cond'], [(v, v + '_sh') for v in lv] + caps)}")
         w(f"if not _host.read_pred({out}_c[0][0]):  # one sync per iteration")
         w("    break")
     for r, st in zip(record, stacks):
         w(f"{st}.push({lv[r]})")
     w(f"{out}_b = {_call(cg, a['body'], [(v, v + '_sh') for v in lv] + caps)}")
-    body_outs = a["body"].outputs
-    for i in range(n):  # a dim unknown at build time may still change: check it like the numpy backend
-        if None in node.inputs[i].shape or None in body_outs[i].shape:
-            w(f"_host.check_loop_var({i}, {out}_b[{i}][1], {lv[i]}_sh)")
+    for i in loop_vars_checked(node):  # a dim unknown at build time may still change
+        w(f"_host.check_loop_var({i}, {out}_b[{i}][1], {lv[i]}_sh)")
     w(f"{', '.join(f'({v}, {v}_sh)' for v in lv)}, = {out}_b")
     w(f"{count} += 1")
     w.indent -= 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..control.ops import STACK_READ, STACK_SCATTER, TUPLE_GET, WHILE_LOOP
 from ..passes.plan import subplan
+from .codegen_base import loop_vars_checked, open_while
 
 STACK_START = 16  # first capacity of a recorded stack (rows); it doubles when full
 # an unbounded loop checks for Ctrl-C every this many iterations (a power of 2; the check runs
@@ -118,11 +119,7 @@ def _emit_while(cg, node, out, ins):
         stacks.append(st)
         w(f"{st} = np.empty(({STACK_START},) + {lv[r]}.shape, np.{node.inputs[r].dtype.name})  # doubles when full")
     _sub_workspace(cg, out)
-    w("while True:")
-    w.indent += 1
-    if limit is not None:
-        w(f"if {count} >= {limit}:  # max_iterations")
-        w("    break")
+    open_while(w, count, limit)
     w(f"{out}_c, {out}_used = {_call(cg, a['cond'], lv + caps, out + '_ws')}")
     w(f"{out}_need = max({out}_need, {out}_used)")
     w(f"if not {out}_c[0].item():")
@@ -135,11 +132,9 @@ def _emit_while(cg, node, out, ins):
         w(f"{st}[{count}] = {lv[r]}.item()" if node.inputs[r].ndim == 0 else f"{st}[{count}] = {lv[r]}")
     w(f"{out}_b, {out}_used = {_call(cg, a['body'], lv + caps, out + '_ws')}")
     w(f"{out}_need = max({out}_need, {out}_used)")
-    body_outs = a["body"].outputs
-    for i in range(n):  # a dim unknown at build time may still change: check it like the numpy backend
-        if None in node.inputs[i].shape or None in body_outs[i].shape:
-            w(f"if {out}_b[{i}].shape != {lv[i]}.shape:")
-            w(f"    raise ValueError(\"while_loop: loop variable {i} changed shape at run time\")")
+    for i in loop_vars_checked(node):  # a dim unknown at build time may still change
+        w(f"if {out}_b[{i}].shape != {lv[i]}.shape:")
+        w(f"    raise ValueError(\"while_loop: loop variable {i} changed shape at run time\")")
     w(f"{', '.join(lv)}, = {out}_b")
     w(f"{count} += 1")
     if limit is None:  # may never end: let Ctrl-C stop it (a failed call changes no Variable)

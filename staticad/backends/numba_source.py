@@ -1,48 +1,16 @@
 """Text helpers shared by the Numba backend's code generators (entry point and kernel library)."""
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 
 from ..ops import elementwise as _ew
-from ..passes.fuse import shape_only
+from .codegen_base import _tuple, _Writer, literal, member_template  # noqa: F401  (the numba modules import them from here)
 
 BLOCK = 4096
 PARALLEL_MIN = 1 << 17
 INLINE_MAX = 4096  # static loop sizes up to this keep their loop nest (no flat variant)
-
-
-def literal(value, dtype) -> str:
-    dt = np.dtype(dtype)
-    if dt.kind == "b":
-        return "True" if value else "False"
-    if dt.kind == "f":
-        v = float(value)
-        if math.isnan(v):
-            text = "math.nan"
-        elif math.isinf(v):
-            text = "math.inf" if v > 0 else "-math.inf"
-        else:
-            text = repr(v)
-        return f"np.{dt.name}({text})"
-    return f"np.{dt.name}({int(value)})"
-
-
-def member_template(m, val) -> str:
-    """A loop member's ``Op.expr`` filled in: ``{k}`` the value of input k (``val(input)``; inputs
-    read for their shape only are never loaded), ``{value}`` the literal of ``attrs["value"]``."""
-    if m.op is _ew.ASTYPE and m.dtype.kind == "b":  # a cast to bool is a comparison with zero
-        return f"({val(m.inputs[0])} != 0)"
-    args = ["" if shape_only(m, k) else val(i) for k, i in enumerate(m.inputs)]
-    value = literal(m.attrs["value"], m.dtype) if "value" in m.attrs else None
-    return m.op.expr.format(*args, value=value)
-
-
-def _tuple(items) -> str:
-    items = list(items)
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 def _int64(expr: str) -> str:
@@ -82,16 +50,6 @@ def _int64_tuple(items) -> str:
 
 # Lines only the parallel entry point (``entry_par``) or only the serial one (``entry``) has.
 _PAR_ONLY, _SERIAL_ONLY = "\x00P", "\x00S"
-
-
-class _Writer:
-    def __init__(self):
-        self.lines: list[str] = []
-        self.indent = 1
-        self.only = ""  # _PAR_ONLY / _SERIAL_ONLY while writing lines of one variant
-
-    def __call__(self, line: str = ""):
-        self.lines.append(self.only + ("    " * self.indent + line if line else ""))
 
 
 def _variant(lines, parallel: bool) -> list:

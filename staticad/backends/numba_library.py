@@ -1,0 +1,169 @@
+"""The library steps of the Numba backend (:class:`~.numba_codegen.NumbaCodegen`): one statement
+or a few per op (matmul via BLAS, views, indexing, concatenation), dispatched by
+:data:`.codegen_base.LIBRARY` to the ``_lib_*`` methods of :class:`NumbaLibraryMixin`."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops.shape import index_of
+from ..passes.symshape import is_symbol
+from .numba_source import _int64, _int64_tuple
+
+
+class NumbaLibraryMixin:
+    """``_lib_<op>(node, out, ins)``: writes the statements computing library step ``node`` into
+    ``self.w`` (``out`` its name, ``ins`` its inputs' names)."""
+
+    def _lib_matmul(self, node, out, ins):
+        self._emit_matmul(node, ins)
+        self.fresh.add(node)
+
+    def _lib_transpose(self, node, out, ins):
+        if node.attrs["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
+            self.w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy
+        else:
+            self.w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in node.attrs['axes'])})")
+        self.noncontig.add(node)
+
+    def _lib_reshape(self, node, out, ins):
+        # a dim no rule relates to the inputs (the -1 of a reshape of a None dim) is this node's
+        # own: it cannot be read from the array being made, so numpy's -1 computes it
+        own = lambda d: is_symbol(d) and d[0] == "node" and d[1] == node.id  # noqa: E731
+        dims = _int64_tuple("-1" if own(d) else self.dim(d) for d in self.sym[node])
+        self.w(f"{out} = _rt.contiguous_reshape({ins[0]}, {dims})")
+
+    def _lib_getitem(self, node, out, ins):
+        idx = self._index_text(node, ins[0])
+        if node.ndim == 0:
+            self.w(f"{out} = _rt.scalar_array({ins[0]}[{idx}], np.{node.dtype.name})")
+            self.fresh.add(node)
+        else:
+            self.w(f"{out} = {ins[0]}[{idx}]")
+            self.noncontig.add(node)
+
+    def _lib_getitem_grad(self, node, out, ins):
+        w = self.w
+        idx = self._index_text(node, None, ref=node.inputs[1])
+        w(f"{out} = _rt.zeros({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
+        src = f"{ins[0]}.item()" if node.inputs[0].ndim == 0 else ins[0]
+        w(f"{out}[{idx}] = {src}")
+        self.fresh.add(node)
+
+    def _lib_concatenate(self, node, out, ins):
+        w = self.w
+        # copies into the result, not np.concatenate of a tuple: numba types a tuple of n
+        # arrays in O(n^2) (a 100-way concatenate took minutes to compile)
+        ax = node.attrs["axis"] % node.ndim
+        offsets = self._concat_offsets(node.inputs, ax)
+        # the result's length along the axis is the last offset: its symbol may be this
+        # node's own (a run-time dim of a part), which cannot be read from the array being made
+        first = self.sym[node.inputs[0]]
+        shape = [offsets[-1] if d == ax else self.dim(first[d]) for d in range(node.ndim)]
+        w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
+        for i, part in enumerate(node.inputs):
+            if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
+                w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
+                continue
+            idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
+            w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
+        self.fresh.add(node)
+
+    def _lib_concat_part(self, node, out, ins):
+        refs = node.inputs[1:]
+        ax = node.attrs["axis"] % node.ndim
+        offsets = self._concat_offsets(refs, ax)
+        k = node.attrs["index"]
+        if ax == 0:
+            self.w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {offsets[k + 1]})")
+        else:
+            idx = ", ".join(":" if d != ax else f"{offsets[k]}:{offsets[k + 1]}" for d in range(node.ndim))
+            self.w(f"{out} = {ins[0]}[{idx}]")
+        self.noncontig.add(node)
+
+    def _lib_count(self, node, out, ins):
+        dims = [self.dim(self.sym[node.inputs[0]][ax]) for ax in node.attrs["axes"]]
+        self.w(f"{out} = _rt.scalar_array({' * '.join(dims) if dims else '1'}, np.{node.dtype.name})")
+        self.fresh.add(node)
+
+    def _concat_offsets(self, parts, axis) -> list:
+        """Names of the running offsets of ``parts`` along ``axis`` (n + 1 of them), written once
+        per set of parts: each is the previous one plus one length (linear in n, where a sum
+        of all the lengths before each part was quadratic)."""
+        key = (tuple(id(p) for p in parts), axis)
+        names = self._offsets.get(key)
+        if names is None:
+            names = ["0"]
+            for p in parts:
+                nxt = self.fresh_name("off")
+                self.w(f"{nxt} = {_int64(names[-1])} + {_int64(self.dim(self.sym[p][axis]))}")
+                names.append(nxt)
+            self._offsets[key] = names
+        return names
+
+    def _cast(self, node, dtype) -> str:
+        name = self.ident(node)
+        return name if node.dtype == dtype else f"_rt.astype({name}, np.{np.dtype(dtype).name})"
+
+    def _index_text(self, node, arr, ref=None) -> str:
+        parts = []
+        src = node.inputs[0] if ref is None else ref
+        dim = 0
+        for it in index_of(node):
+            if it is None:
+                parts.append("None")
+                continue
+            if isinstance(it, int):
+                d = src.shape[dim]
+                if d is None:
+                    n = self.dim(self.sym[src][dim])
+                    self.w(f"if not -{n} <= {it} < {n}:")
+                    self.w(f"    raise IndexError(\"index {it} is out of bounds for axis {dim} of {self.ident(src)}\")")
+                parts.append(str(it))
+            else:
+                text = ("" if it.start is None else str(it.start)) + ":" + ("" if it.stop is None else str(it.stop))
+                parts.append(text + (f":{it.step}" if it.step is not None else ""))
+            dim += 1
+        return ", ".join(parts) if parts else "()"
+
+    def _emit_matmul(self, node, ins):
+        w = self.w
+        a, b = node.inputs
+        dt = node.dtype
+        out = self.ident(node)
+        an, bn = self._cast(a, dt), self._cast(b, dt)
+        if dt.kind != "f":
+            a2 = f"{an}.reshape((1, -1))" if a.ndim == 1 else an
+            b2 = f"{bn}.reshape((-1, 1))" if b.ndim == 1 else bn
+            if a.ndim > 2 or b.ndim > 2:
+                raise NotImplementedError("numba backend: batched integer matmul")
+            w(f"{out} = _rt.matmul_int(np.ascontiguousarray({a2}), np.ascontiguousarray({b2}))"
+              f".astype(np.{dt.name}).reshape({self.shape_expr(self.sym[node])})")
+            return
+        if a.ndim <= 2 and b.ndim <= 2:
+            w(f"{out} = _rt.dot({an}, {bn})")
+            if node.ndim == 0:
+                w(f"{out} = _rt.scalar_array({out}, np.{dt.name})")
+            return
+        # batched: loop over the broadcast batch dims, one BLAS call per matrix
+        shape = self.shape_expr(self.sym[node])
+        w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{dt.name})")
+        nb = node.ndim - (2 if a.ndim >= 2 and b.ndim >= 2 else 1)
+        batch = self.sym[node][:nb]
+        for p in range(nb):
+            w(f"for b{p} in range({self.dim(batch[p])}):")
+            w.indent += 1
+
+        def sel(t, name):
+            tb = t.ndim - (2 if t.ndim >= 2 else 1)
+            if tb <= 0:
+                return name
+            idx = []
+            for j in range(tb):
+                p = j + nb - tb
+                d = self.sym[t][j]
+                idx.append("0" if d == 1 and batch[p] != 1 else f"b{p}")
+            return f"{name}[{', '.join(idx)}]"
+
+        w(f"{out}[{', '.join(f'b{p}' for p in range(nb))}] = _rt.dot({sel(a, an)}, {sel(b, bn)})")
+        w.indent -= nb
+        self.fresh.add(node)
