@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..clock import now_ns
-from ..graph import _format_shape
+from ..graph import CONSTANT, VARIABLE, _format_shape
 from ..passes.fuse import KernelPlan
 from . import cache as _cache
 from .base import CompileOptions, ExecStats, ExecutableBase, convert_input
@@ -503,9 +503,9 @@ class CudaExecutable(ExecutableBase):
         self.stats = ExecStats(NAME, len(plan.program.nodes), len(plan.kernels), plan.fused_ops,
                                self._compile(existed), list(plan.pass_report))
         cuda = _cuda()
-        self._variables = [node for _, node in self.args if node.op.name == "variable"]
+        self._variables = [node for _, node in self.args if node.op is VARIABLE]
         self._constants = [cuda.to_device(np.ascontiguousarray(node.attrs["value"]).reshape(-1))
-                           for _, node in self.args if node.op.name == "constant"]
+                           for _, node in self.args if node.op is CONSTANT]
         self._targets = [var for var, _ in self.program.updates]
         self._keep_outputs = options.device_outputs
         self._ws = Workspace()

@@ -17,7 +17,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..clock import now_ns
-from ..graph import DEVICE_COPIES
+from ..graph import CONSTANT, DEVICE_COPIES, VARIABLE
 from ..passes.fuse import KernelPlan
 from ..passes.plan import make_plan
 from ..program import Program
@@ -84,9 +84,9 @@ class NumbaExecutable(ExecutableBase):
         self.stats = ExecStats(NAME, len(plan.program.nodes), len(plan.kernels), plan.fused_ops, False,
                                list(plan.pass_report))
         self._names = None
-        self._variables = [node for _, node in self.args if node.op.name == "variable"]
+        self._variables = [node for _, node in self.args if node.op is VARIABLE]
         self._constants = [np.array(node.attrs["value"], order="C") for _, node in self.args
-                           if node.op.name == "constant"]
+                           if node.op is CONSTANT]
         self._targets = [var for var, _ in plan.program.updates]
         # double-buffered Variables: the entry point writes their new values into these spares,
         # which are swapped in after a successful call (all at once: a failed call changes nothing)
@@ -218,7 +218,7 @@ class NumbaExecutable(ExecutableBase):
         :meth:`~staticad.program.Program.structure_key`), reading and updating its Variables."""
         mine = self.original.nodes + [v for v, _ in self.original.updates]
         theirs = program.nodes + [v for v, _ in program.updates]
-        var_map = {a: b for a, b in zip(mine, theirs) if a.op.name == "variable"}
+        var_map = {a: b for a, b in zip(mine, theirs) if a.op is VARIABLE}
         new = copy.copy(self)
         new.original = program
         new.args = [(ident, var_map.get(node, node)) for ident, node in self.args]

@@ -6,6 +6,7 @@ bodies) come from :func:`subplan`, made the same way and kept on the parent plan
 """
 from __future__ import annotations
 
+from ..ops.creation import FULL
 from ..program import Program
 from . import optimize
 from .fuse import KernelPlan, fuse_elementwise
@@ -22,7 +23,7 @@ def make_plan(program: Program) -> KernelPlan:
 
 def interpreted_plan(program: Program) -> KernelPlan:
     """The plan of a backend that runs the graph as declared: no passes, one step per node."""
-    return KernelPlan([n for n in program.nodes if n.inputs or n.op.name == "full"], {}, {}, program,
+    return KernelPlan([n for n in program.nodes if n.inputs or n.op is FULL], {}, {}, program,
                       original=program)
 
 
