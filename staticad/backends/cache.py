@@ -53,9 +53,9 @@ def _runtime_fingerprint() -> str:
     them must miss the cache."""
     import inspect
     from ..registry import REGISTRY
-    from . import numba_blas, numba_math, numba_runtime
+    from . import numba_blas, numba_math, numba_math_base, numba_runtime, numba_trig
     h = hashlib.sha256()
-    for mod in (numba_runtime, numba_math, numba_blas):
+    for mod in (numba_runtime, numba_math, numba_math_base, numba_trig, numba_blas):
         h.update(Path(mod.__file__).read_bytes())
     for name in sorted(REGISTRY):
         if REGISTRY[name].scalar is not None:
