@@ -18,9 +18,8 @@ from .codegen_base import CodegenBase
 from .numba_kernels import KernelLibraryMixin
 from .numba_library import NumbaLibraryMixin
 from .numba_segments import split as split_function
-from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64,  # noqa: F401
-                           _int64_tuple, _keeps_float_dtype, _split_tuple, _tuple, _variant, _Writer, literal,
-                           member_template)
+from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
+                           _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
 
 RESERVED = {"np", "math", "_rt", "njit", "entry"}
 
