@@ -101,11 +101,13 @@ def exp_f32(x):
     r = (xc - k * _E32_LN2HI) - k * _E32_LN2LO
     q = _EQ0 + r * (_EQ1 + r * (_EQ2 + r * (_EQ3 + r * _EQ4)))
     p = _F32_ONE + (r + (r * r) * q)
-    ki = _I64(k)
-    k1 = ki >> 1
+    # float -> int32 (vcvtps2dq): a conversion to int64 has no AVX2 instruction, and LLVM
+    # scalarized it (8 vcvttss2si per vector), the loop's bottleneck
+    ki = _I32(k)
+    k1 = ki >> _I32(1)
     k2 = ki - k1
-    s1 = _I32((k1 + 127) << 23).view(_F32)
-    s2 = _I32((k2 + 127) << 23).view(_F32)
+    s1 = _I32((k1 + _I32(127)) << _I32(23)).view(_F32)
+    s2 = _I32((k2 + _I32(127)) << _I32(23)).view(_F32)
     y = (p * s1) * s2
     return y if x == x else x
 

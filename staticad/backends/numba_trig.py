@@ -260,7 +260,8 @@ def _reduce_fast_f32(ax):
     """ax = |x| as float64, ax <= TRIG_FAST_LIMIT_F32 -> (y, q): |x| = q*pi/2 + y (mod 2 pi)."""
     k = np.rint(ax * _S_2_OVER_PI)
     y = ((ax - k * _CW_PIO2_1) - k * _CW_PIO2_2) - k * _CW_PIO2_3
-    return y, _I64(k) & 3
+    # float64 -> int32 (vcvttpd2dq): AVX2 has no conversion to int64, LLVM scalarized it
+    return y, _I32(k) & _I32(3)
 
 
 @njit(**_OPTS)
