@@ -56,8 +56,12 @@ Algorithms (all derived here; polynomial coefficients are minimax fits made with
   finite x (Payne-Hanek in a vectorizable form): the mantissa (float32: 24-bit integer; float64: two
   26/27-bit halves) times chunks of (2^E * 2/pi mod 4) from a per-exponent table (built at import from
   an integer computation of pi), products exact, float64: summed in integer limbs with carries. The
-  reduced argument goes to odd/even minimax polynomials. float32 runs the whole thing in float64.
-* tanh: |x| < 0.55: x + x^3 T(x^2); else 1 - 2/(exp(2|x|)+1); sign restored.
+  reduced argument goes to odd/even minimax polynomials. float32 reduces in float64 and evaluates
+  sin/cos in float32 on the reduced argument split into a float32 pair (8 lanes per AVX2 vector);
+  float32 tan runs wholly in float64. The fast float32 variants (|x| <= 2^20) reduce by Cody-Waite
+  in float64 and share the rest, so they give the full-range functions' results bit for bit.
+* tanh: |x| < 0.55: x + x^3 T(x^2); else 1 - 2/(exp(2|x|)+1); sign restored. float32 clamps |x| to
+  9.25 (tanh is 1 in float32 beyond) so its exp needs neither clamps nor a second scale factor.
 * sigmoid: e = exp(-|x|); (1 or e)/(1+e).
 * pow (float32): exp(y*log|x|) evaluated in float64 (error of y*log|x| stays < 2^-45 relative, far
   below a float32 ULP), with every C99/NumPy special case (negative base with integer exponent, zeros,
@@ -231,7 +235,7 @@ from .numba_trig import (  # noqa: F401
     _pi_fixed, _TWO_OVER_PI_BITS, _TWO_OVER_PI, _two_over_pi_mod4, _window_words, _build_f32_table,
     _build_f64_table, _PH32, _PH64, _S_PIO4_32, _S_PIO4_64, _S_PIO2, _S_PIO2_HI, _S_PIO2_MID,
     _S_PIO2_LO, _S_2M28, _S_2M58, _S_2M88, _S_2M118, _M30, _SPLIT_MASK, _reduce_f32, _reduce_f64,
-    _split_hi, _sincos_poly_f32, _sincos_poly_f64, _pick_sin, _pick_cos, sin_f32, cos_f32, tan_f32,
+    _split_hi, _split_f32, _sincos_poly_f32, _sincos_poly_f32x, _sincos_poly_f64, _pick_sin, _pick_cos, sin_f32, cos_f32, tan_f32,
     TRIG_FAST_LIMIT_F32, _pio2_parts, _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3, _S_2_OVER_PI,
     _reduce_fast_f32, sin_fast_f32, cos_fast_f32, tan_fast_f32, sin_f64, cos_f64, tan_f64)
 
@@ -241,6 +245,19 @@ from .numba_trig import (  # noqa: F401
 # ============================================================================================
 _T32_SMALL = _F32(0.55)
 _T64_SMALL = _F64(0.55)
+_T32_SAT = _F32(9.25)      # 1 - tanh(9.25) = 1.9e-8 < 2^-25: tanh rounds to 1 from here on
+
+
+@njit(**_OPTS)
+def _exp_tanh_f32(a):
+    """e^a for 0 <= a <= 2*_T32_SAT (not NaN: the int conversion must see a finite k): exp_f32
+    without its clamps and its second scale factor (2^k stays normal), the same value; a third
+    fewer instructions in tanh's loop."""
+    k = np.rint(a * _E32_LOG2E)
+    r = (a - k * _E32_LN2HI) - k * _E32_LN2LO
+    q = _EQ0 + r * (_EQ1 + r * (_EQ2 + r * (_EQ3 + r * _EQ4)))
+    p = _F32_ONE + (r + (r * r) * q)
+    return p * _I32((_I32(k) + _I32(127)) << _I32(23)).view(_F32)
 
 
 @njit(**_OPTS)
@@ -248,10 +265,12 @@ def tanh_f32(x):
     ax = abs(x)
     z = ax * ax
     small = ax + (ax * z) * (_ET0 + z * (_ET1 + z * (_ET2 + z * (_ET3 + z * _ET4))))
-    e = exp_f32(ax + ax)
+    ac = ax if ax < _T32_SAT else _T32_SAT          # inf and NaN too (NaN is restored below)
+    e = _exp_tanh_f32(ac + ac)
     big = _F32_ONE - _F32_TWO / (e + _F32_ONE)
     v = small if ax < _T32_SMALL else big
-    return -v if x < _F32_ZERO else (x if x == _F32_ZERO else v)
+    v = -v if x < _F32_ZERO else v
+    return v if ax > _F32_ZERO else x               # +-0 and NaN: x itself
 
 
 @njit(**_OPTS)
