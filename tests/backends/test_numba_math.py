@@ -403,3 +403,74 @@ def test_fast_trig_float32_equals_full_range_within_limit(name):
     i = int(np.argmin(same))
     assert same.all(), f"{name}_fast_f32({x[i]!r}) = {got[i]!r}, full range gives {full[i]!r}"
     assert check(name, x) <= BOUND
+
+
+# --- float32 paths made for vector width (float32 polynomials, int32 conversions) -------------
+def test_sin_cos_float32_exhaustive_binades_within_one_ulp():
+    """Every float32 in [0.5, 4): the switch at pi/4, the quadrants at pi/2, pi, 3pi/2, through the
+    fast and the full-range functions (the float32 polynomials on the split reduced argument)."""
+    x = np.arange(np.float32(0.5).view(np.int32), np.float32(4.0).view(np.int32), dtype=np.int32).view(np.float32)
+    for name in ("sin", "cos"):
+        assert check(name, x, bound=1) <= 1
+        assert check(name, -x[::7], bound=1) <= 1
+        fast = fast_loop(name)(x[::5])
+        assert np.array_equal(fast.view(np.int32), loop(name, np.float32)(x[::5]).view(np.int32))
+
+
+def test_tanh_float32_switch_and_saturation():
+    """Around the switch to 1 - 2/(e^2x + 1) at 0.55 and the clamp at 9.25 (every float32 in
+    [0.5, 0.6) and a dense sweep of [8, 12]): within 1 ULP, exactly +-1 from the clamp on."""
+    rng = np.random.default_rng(21)
+    near = np.arange(np.float32(0.5).view(np.int32), np.float32(0.6).view(np.int32), dtype=np.int32).view(np.float32)
+    sat = rng.uniform(8.0, 12.0, N).astype(np.float32)
+    for x in (near, -near, sat, -sat):
+        assert check("tanh", x, bound=1) <= 1
+    big = np.float32([nm._T32_SAT, np.nextafter(nm._T32_SAT, np.float32(0)), 1e4, 3e38, np.inf])
+    t = loop("tanh", np.float32)(np.concatenate([big, -big]))
+    assert t.tolist() == [1.0] * 5 + [-1.0] * 5
+    assert np.isnan(loop("tanh", np.float32)(np.float32([np.nan, -np.nan]))).all()
+
+
+def test_tanh_exp_is_exp_f32_on_its_range():
+    """tanh's stripped exp gives exp_f32's values bit for bit on [0, 2 * 9.25]."""
+    a = np.linspace(0, 2 * float(nm._T32_SAT), 200_001).astype(np.float32)
+    got = loop("exp", np.float32, f=nm._exp_tanh_f32)(a)
+    assert np.array_equal(got.view(np.int32), loop("exp", np.float32)(a).view(np.int32))
+
+
+def _vector_width(ir: str, ty: str) -> int:
+    widths = [int(w) for w in re.findall(rf"<(\d+) x {ty}>", ir)]
+    return max(widths, default=1)
+
+
+def plain_float32_width() -> int:
+    """Lanes LLVM gives a plain float32 loop on this machine (8 with AVX2, more or 4 elsewhere)."""
+    @njit(error_model="numpy", fastmath={"contract"})
+    def scale(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = x[i] * np.float32(3.0) + np.float32(1.0)
+        return out
+    scale(np.ones(64, np.float32))
+    return _vector_width(scale.inspect_llvm(scale.signatures[0]), "float")
+
+
+VECTOR_INT64_CONVERSION = re.compile(r"fpto[su]i <\d+ x (float|double)> [^\n]* to <\d+ x i64>")
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "sin", "cos", "sigmoid"])
+def test_float32_math_loops_vectorize_full_width(name):
+    """A float32 loop over these runs as many lanes as a plain float32 loop (no float64
+    polynomial halving it), and converts floats to int32 only: x86 without AVX-512 has no packed
+    conversion to int64, and LLVM scalarized one (exp_f32 ran 2.4x slower)."""
+    fns = [nm.function_for(name, np.float32)]
+    if name in ("sin", "cos"):
+        fns.append(getattr(nm, f"{name}_fast_f32"))
+    width = plain_float32_width()
+    for f in fns:
+        run = loop(name, np.float32, f=f)
+        run(np.ones(64, np.float32))
+        ir = run.inspect_llvm(run.signatures[0])
+        assert not VECTOR_INT64_CONVERSION.search(ir), (f, VECTOR_INT64_CONVERSION.search(ir).group(0))
+        if f is not nm.sin_f32 and f is not nm.cos_f32:      # full range: table rows are int64 math
+            assert _vector_width(ir, "float") == width, (f, _vector_width(ir, "float"), width)
