@@ -153,13 +153,13 @@ def test_fused_float32_trig_kernel_vectorizes_full_width():
     assert "n_slow" in f.source
     module, name = re.search(r"^from (staticad\._gen\.\w+) import (k_\w+)$", f.source, re.M).groups()
     kernel = njit(error_model="numpy", fastmath={"contract"})(getattr(importlib.import_module(module), name).py_func)
-    kernel(np.int64(v.size), v, np.empty_like(v))
+    kernel(np.int64(0), np.int64(v.size), v, np.empty_like(v))
 
     @njit(error_model="numpy", fastmath={"contract"})
-    def plain(n, x0, y0):
-        for k in range(n):
+    def plain(k_lo, n, x0, y0):
+        for k in range(k_lo, n):
             y0[k] = x0[k] * np.float32(3.0) + np.float32(1.0)
-    plain(np.int64(v.size), v, np.empty_like(v))
+    plain(np.int64(0), np.int64(v.size), v, np.empty_like(v))
 
     def width(fn):
         return max((int(w) for w in re.findall(r"<(\d+) x float>", fn.inspect_llvm(fn.signatures[0]))), default=1)
