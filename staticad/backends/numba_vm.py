@@ -28,6 +28,7 @@ from . import numba_math as _nm
 from . import numba_runtime as _rt
 
 BLOCK = 512   # elements per register row: a few rows stay in L1/L2, dispatch is amortized
+SCRATCH = 1 << 25  # bytes of registers past which rows get shorter (a kernel of very many live values)
 GROUP = 4096  # elements per partial reduction: numba_source.BLOCK, the compiled kernels' grouping
 WIDTH = 5     # int64 slots per instruction (and of the header)
 
@@ -53,8 +54,8 @@ _OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"})
 
 # --- the numba_math function of the register dtype, chosen when numba types the interpreter --------
 def _per_dtype(f32, f64):
-    def stub(x):
-        raise NotImplementedError("called only from jitted code")
+    def stub(x):  # called as Python only under NUMBA_DISABLE_JIT=1
+        return f32(x) if isinstance(x, np.float32) else f64(x)
 
     @overload(stub)
     def _impl(x):
@@ -237,7 +238,10 @@ def run(code, consts, bufs, n):
     """Runs the program ``code`` over the ``n`` elements of ``bufs``; returns the reductions' totals
     (float64, combined from the identity of each; the caller combines them into its accumulators)."""
     n_pro, n_body, n_reg, n_tot = code[0], code[1], code[2], code[3]
-    rows = min(BLOCK, n) if n > 0 else 1
+    rows = BLOCK
+    while rows > 64 and n_reg * rows * bufs[0].itemsize > SCRATCH:
+        rows //= 2  # still a power of two: blocks stay aligned to the reduction groups
+    rows = min(rows, n) if n > 0 else 1
     regs = np.empty((n_reg, rows), bufs[0].dtype)
     totals = np.zeros(n_tot, np.float64)
     staged = np.empty((n_tot, GROUP), np.float64)

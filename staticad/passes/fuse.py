@@ -221,7 +221,8 @@ def _recompute_cheap_values(steps, kernel_of, sym, position):
                 continue
             # a value recomputed for an earlier operand is not recomputed twice; program order
             # is topological, so sorting by it keeps every member after its inputs
-            order = [m for m in k1.members if m in sub and m not in k2.members]
+            in_sub, in_k2 = set(sub), set(k2.members)
+            order = [m for m in k1.members if m in in_sub and m not in in_k2]
             k2.members = sorted(order + k2.members, key=position.__getitem__)
             k2.operands.remove(o)
             k2.operands += new_leaves
