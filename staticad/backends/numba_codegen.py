@@ -22,7 +22,7 @@ from .numba_vm_codegen import InterpretedKernelMixin
 from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
                            _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
 
-RESERVED = {"np", "math", "_rt", "njit", "entry", "_vm", "vm_code", "vm_consts"}
+RESERVED = {"np", "math", "_rt", "njit", "entry", "_vm", "vm_code", "vm_consts", "vm_run_par"}
 
 
 class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin, CodegenBase):

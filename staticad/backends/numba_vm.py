@@ -223,28 +223,35 @@ def _stage(op, staged, a, m):
 
 
 @njit(**_OPTS)
-def _combine(op, total, staged, m):
+def _block_total(op, staged, m):
+    """A group's contribution to a total, reduced like the compiled kernels reduce a block."""
     if op == SUM or op == SUMSQ:
-        return total + _rt.block_sum(staged, m)
+        return _rt.block_sum(staged, m)
     if op == PROD:
-        return total * _rt.block_prod(staged, m)
+        return _rt.block_prod(staged, m)
     if op == AMAX:
-        return _rt.maximum(total, _rt.block_max(staged, m))
-    return _rt.minimum(total, _rt.block_min(staged, m))
+        return _rt.block_max(staged, m)
+    return _rt.block_min(staged, m)
 
 
 @njit(**_OPTS)
-def run(code, consts, bufs, n):
-    """Runs the program ``code`` over the ``n`` elements of ``bufs``; returns the reductions' totals
-    (float64, combined from the identity of each; the caller combines them into its accumulators)."""
-    n_pro, n_body, n_reg, n_tot = code[0], code[1], code[2], code[3]
+def groups(n):
+    """Reduction groups of ``n`` elements: the unit of work of :func:`run_groups`."""
+    return (n + GROUP - 1) // GROUP
+
+
+@njit(**_OPTS)
+def run_groups(code, consts, bufs, n, g0, g1, parts):
+    """Runs the program over groups ``g0 <= g < g1`` (``GROUP`` elements each, the last one
+    shorter); ``parts[g, t]``: group ``g``'s contribution to total ``t``. Groups are independent,
+    so any split of them between threads computes the same values."""
+    n_pro, n_body, n_reg = code[0], code[1], code[2]
     rows = BLOCK
     while rows > 64 and n_reg * rows * bufs[0].itemsize > SCRATCH:
         rows //= 2  # still a power of two: blocks stay aligned to the reduction groups
     rows = min(rows, n) if n > 0 else 1
     regs = np.empty((n_reg, rows), bufs[0].dtype)
-    totals = np.zeros(n_tot, np.float64)
-    staged = np.empty((n_tot, GROUP), np.float64)
+    staged = np.empty((code[3], GROUP), np.float64)
     body = WIDTH * (1 + n_pro)
     for p in range(WIDTH, body, WIDTH):
         if code[p] == CONST:
@@ -252,36 +259,65 @@ def run(code, consts, bufs, n):
         else:
             regs[code[p + 1], :] = bufs[code[p + 2]][0]
     end = body + WIDTH * n_body
-    for p in range(body, end, WIDTH):  # the totals start at each reduction's identity
-        op = code[p]
-        if op == PROD:
-            totals[code[p + 1]] = 1.0
-        elif op == AMAX:
-            totals[code[p + 1]] = -math.inf
-        elif op == AMIN:
-            totals[code[p + 1]] = math.inf
-    for k0 in range(0, n, rows):
-        m = min(rows, n - k0)
-        g0 = k0 % GROUP  # position of this block in its reduction group
-        for p in range(body, end, WIDTH):
-            op, d, a = code[p], code[p + 1], code[p + 2]
-            if op == LOAD:
-                regs[d, :m] = bufs[a][k0:k0 + m]
-            elif op == STORE:
-                bufs[d][k0:k0 + m] = regs[a, :m]
-            elif op < ADD:
-                _unary(op, regs[d], regs[a], m)
-            elif op < SUM:
-                _binary(op, regs[d], regs[a], regs[code[p + 3]], m)
-            elif op < LT:
-                _stage(op, staged[d, g0:], regs[a], m)
-                if g0 + m == GROUP or k0 + m == n:
-                    totals[d] = _combine(op, totals[d], staged[d], g0 + m)
-            elif op < WHERE:
-                _logical(op, regs[d], regs[a], regs[code[p + 3]], m)
+    for g in range(g0, g1):
+        for k0 in range(g * GROUP, min(n, g * GROUP + GROUP), rows):
+            m = min(rows, n - k0)
+            off = k0 - g * GROUP  # position of this block in its group
+            for p in range(body, end, WIDTH):
+                op, d, a = code[p], code[p + 1], code[p + 2]
+                if op == LOAD:
+                    regs[d, :m] = bufs[a][k0:k0 + m]
+                elif op == STORE:
+                    bufs[d][k0:k0 + m] = regs[a, :m]
+                elif op < ADD:
+                    _unary(op, regs[d], regs[a], m)
+                elif op < SUM:
+                    _binary(op, regs[d], regs[a], regs[code[p + 3]], m)
+                elif op < LT:
+                    _stage(op, staged[d, off:], regs[a], m)
+                    if off + m == GROUP or k0 + m == n:
+                        parts[g, d] = _block_total(op, staged[d], off + m)
+                elif op < WHERE:
+                    _logical(op, regs[d], regs[a], regs[code[p + 3]], m)
+                else:
+                    _where(regs[d], regs[code[p + 4]], regs[a], regs[code[p + 3]], m)
+
+
+@njit(**_OPTS)
+def new_parts(code, n):
+    return np.empty((groups(n), code[3]), np.float64)
+
+
+@njit(**_OPTS)
+def finish(code, parts):
+    """The totals: each reduction's identity combined with its groups' parts, in group order."""
+    totals = np.zeros(code[3], np.float64)
+    body = WIDTH * (1 + code[0])
+    for p in range(body, body + WIDTH * code[1], WIDTH):
+        op, t = code[p], code[p + 1]
+        if op < SUM or op >= LT:
+            continue
+        total = 1.0 if op == PROD else -math.inf if op == AMAX else math.inf if op == AMIN else 0.0
+        for g in range(parts.shape[0]):
+            if op == SUM or op == SUMSQ:
+                total += parts[g, t]
+            elif op == PROD:
+                total *= parts[g, t]
+            elif op == AMAX:
+                total = _rt.maximum(total, parts[g, t])
             else:
-                _where(regs[d], regs[code[p + 4]], regs[a], regs[code[p + 3]], m)
+                total = _rt.minimum(total, parts[g, t])
+        totals[t] = total
     return totals
+
+
+@njit(**_OPTS)
+def run(code, consts, bufs, n):
+    """Runs the program ``code`` over the ``n`` elements of ``bufs``; returns the reductions' totals
+    (float64, each from its identity; the caller combines them into its accumulators)."""
+    parts = new_parts(code, n)
+    run_groups(code, consts, bufs, n, 0, groups(n), parts)
+    return finish(code, parts)
 
 
 @njit(cache=True, error_model="numpy")

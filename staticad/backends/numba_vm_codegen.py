@@ -19,7 +19,22 @@ from ..graph import constant
 from ..ops import creation as _cr, elementwise as _ew, shape as _sh
 from ..passes.fuse import shape_only
 from . import numba_vm as vm
-from .numba_source import _int64, _tuple
+from .numba_source import _PAR_ONLY, _SERIAL_ONLY, _int64, _tuple
+
+# The threaded interpreter, written into each entry module that uses it: numba's cached parallel
+# code must not be called from another module's cached code (see numba_kernels). Groups are
+# independent and their totals combine in order, so threads change no result bit.
+PAR_FUNCTION = [
+    '@njit(cache=True, error_model="numpy", fastmath={"contract"}, no_cpython_wrapper=True, '
+    'no_cfunc_wrapper=True, parallel=True)',
+    "def vm_run_par(code, consts, bufs, n):",
+    "    parts = _vm.new_parts(code, n)",
+    "    n_groups = _vm.groups(n)",
+    "    chunks = _rt.min_int(n_groups, 64)  # a few per thread: balance without much scratch",
+    "    for c in prange(chunks):",
+    "        _vm.run_groups(code, consts, bufs, n, c * n_groups // chunks, (c + 1) * n_groups // chunks, parts)",
+    "    return _vm.finish(code, parts)",
+]
 
 # Kernels with fewer ops are compiled: per call a compiled kernel is faster, and below the fuse
 # pass's cap its compile time is bounded (tests lower this to run small graphs interpreted).
@@ -105,14 +120,31 @@ class InterpretedKernelMixin:
           + (f"; fuses {names}" if names else "") + (f"; reduces into {sinks}" if sinks else ""))
         call = (f"_vm.run(vm_code[{c0}:{c0 + len(code)}], vm_consts[{k0}:{k0 + len(consts)}], "
                 f"[{', '.join(bufs)}], {_int64(size)})")
-        totals = [s for s in k.sinks]
-        if totals:
-            result = self.fresh_name("r")
+        result = self.fresh_name("r")
+        static = int(np.prod([int(d) for d in D])) if all(d.isdigit() for d in D) else None
+        if self.parallel_ok and (static is None or static >= self.PARALLEL_MIN):
+            self.uses_prange = True
+            self.local_kernels.setdefault("\n".join(PAR_FUNCTION), ("vm_run_par", PAR_FUNCTION))
+            w.only = _PAR_ONLY  # the threaded entry point: threads above PARALLEL_MIN elements
+            if static is None:
+                w(f"if {size} >= PARALLEL_MIN:")
+                w(f"    {result} = {call.replace('_vm.run(', 'vm_run_par(', 1)}")
+                w("else:")
+                w(f"    {result} = {call}")
+            else:
+                w(f"{result} = {call.replace('_vm.run(', 'vm_run_par(', 1)}")
+            w.only = _SERIAL_ONLY
             w(f"{result} = {call}")
-            for i, s in enumerate(totals):
-                self._combine(s, accs[s]["name"], f"np.{self._acc_dtype(s)}({result}[{i}])")
+            if static is None:
+                w(f"if {size} >= PARALLEL_MIN:")
+                w("    wants_parallel = True")
+            else:
+                w("wants_parallel = True")
+            w.only = ""
         else:
-            w(call)
+            w(f"{result} = {call}")
+        for i, s in enumerate(k.sinks):
+            self._combine(s, accs[s]["name"], f"np.{self._acc_dtype(s)}({result}[{i}])")
         return True
 
     def _vm_append(self, code, consts):

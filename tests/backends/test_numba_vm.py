@@ -162,3 +162,19 @@ def test_program_disassembles():
     text = "\n".join(numba_vm_codegen.disassemble(code, consts))
     assert "r0 = 2.0" in text and "exp(" in text and "total0 sum= " in text
     assert len(code) == numba_vm.WIDTH * (1 + code[0] + code[1])
+
+
+def test_threads_change_no_result_bit(interpret_all):
+    from staticad.backends.numba_source import PARALLEL_MIN
+    x = sad.placeholder((None,), "float32", name="x")
+    h = sad.tanh(sad.sin(x) * 1.5)
+    loss = sad.sum(h) + sad.max(h)
+    f = sad.function([x], [h, loss, sad.grad(loss, x)], backend="numba")
+    a = np.random.default_rng(6).standard_normal(PARALLEL_MIN + 4096 * 3 + 5).astype(np.float32)
+    serial = f(a)    # the serial entry point, which asks for the threaded one
+    threaded = f(a)  # entry_par: groups of elements on threads
+    assert "def vm_run_par(" in f.source
+    for s, t in zip(serial, threaded):
+        np.testing.assert_array_equal(s, t)
+    ref = sad.function([x], [h, loss, sad.grad(loss, x)], backend="numpy")(a)
+    _check(threaded, ref, "float32")
