@@ -24,10 +24,12 @@ from ..program import Program
 from . import cache as _cache
 from .base import CompileOptions, ExecStats, ExecutableBase
 from .numba_codegen import NumbaCodegen, generate
+from .numba_vm_codegen import interpretable
 
 NAME = "numba"
 OPTIMIZES = True  # compiles an optimized, fused plan
 REBINDS = True    # a structurally identical program reuses the compiled entry point
+LONG_KERNELS = interpretable  # kernels of these nodes may pass the fuse cap: they are interpreted
 
 
 def _load_numba_registries_without_scipy():
@@ -252,7 +254,7 @@ class NumbaExecutable(ExecutableBase):
         return self._plan
 
     def _optimize_original(self):
-        self._plan = make_plan(self.original)
+        self._plan = make_plan(self.original, LONG_KERNELS)
         self._program = self._plan.program
 
     def step_names(self) -> dict:

@@ -18,13 +18,14 @@ from .codegen_base import CodegenBase
 from .numba_kernels import KernelLibraryMixin
 from .numba_library import NumbaLibraryMixin
 from .numba_segments import split as split_function
+from .numba_vm_codegen import InterpretedKernelMixin
 from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
                            _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
 
-RESERVED = {"np", "math", "_rt", "njit", "entry"}
+RESERVED = {"np", "math", "_rt", "njit", "entry", "_vm", "vm_code", "vm_consts", "vm_run_par"}
 
 
-class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
+class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin, CodegenBase):
     """Turns a plan into module source; ``args`` lists the entry point's parameters in order."""
 
     BACKEND = "numba"
@@ -96,7 +97,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
             "from numba import njit" + (", prange" if self.uses_prange else ""),
             "from staticad.backends import numba_runtime as _rt",
             "from staticad.backends import numba_math as _nm",
-        ] + self._profile_head() + self.library_imports() + [
+        ] + self._profile_head() + self.vm_head() + self.library_imports() + [
             "",
             f"BLOCK = {BLOCK}  # elements per block of a flat loop (partial sums, parallel chunks)",
             f"PARALLEL_MIN = {PARALLEL_MIN}  # smaller flat loops stay serial: threads cost more than they save",
@@ -152,6 +153,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         if self.profile:
             self._profile_begin(len(self.plan.steps), None)
         self.emit_epilogue()
+        self.vm_args()
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",

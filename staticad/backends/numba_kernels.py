@@ -114,7 +114,9 @@ class KernelLibraryMixin:
         flat = r >= 1 and all(len(self.sym[o]) == r for o in arrays) and all(
             a["sym"] == () or len(a["sym"]) == r for a in accs.values()) and (
             static is None or static > self.INLINE_MAX)
-        if not flat and static is not None and static <= self.INLINE_MAX:
+        if self.emit_interpreted(k, arrays, arr_name, scalars, accs, D):
+            pass  # a large kernel: a program of the interpreter (numba_vm_codegen), not compiled
+        elif not flat and static is not None and static <= self.INLINE_MAX:
             self._emit_inline(k, arrays, arr_name, scalars, accs, D)
         elif not flat:
             self._call_kernel(k, ND, arrays, arr_name, scalars, accs, D)

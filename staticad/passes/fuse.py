@@ -24,6 +24,10 @@ from .symshape import broadcast_sym, is_symbol, symbolic_shapes
 # fusing a 1000-op elementwise chain took 23 GB and was killed. Past this many ops a kernel is
 # split (one stored intermediate per split, which is nothing beside hundreds of ops per element).
 MAX_KERNEL_OPS = 128
+# A backend that does not compile its large kernels (numba interprets them) says which nodes it
+# can run that way (``long_ok``); kernels of such nodes only grow up to this many ops, which
+# bounds the interpreter's registers (one row of a block each).
+MAX_LONG_KERNEL_OPS = 50_000
 
 
 def is_member_op(node) -> bool:
@@ -82,22 +86,32 @@ def value_inputs(node, sym) -> list:
     return out
 
 
-def fuse_elementwise(program) -> KernelPlan:
-    """Partition ``program`` into loop kernels and library steps (see module docstring)."""
+def fuse_elementwise(program, long_ok=None) -> KernelPlan:
+    """Partition ``program`` into loop kernels and library steps (see module docstring).
+    ``long_ok(node)``: whether ``node`` may be in a kernel longer than ``MAX_KERNEL_OPS`` (None: none)."""
     nodes = program.nodes
     sym = symbolic_shapes(nodes)
     kernel_of: dict = {}
     kernels: list = []
     by_space: dict = {}    # iteration space -> kernels, newest last
     steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
+    long_kernel: dict = {}  # kernel -> whether every node in it is long_ok
+    member_set: dict = {}   # kernel -> set(kernel.members): membership tests stay O(1) in long kernels
+
+    def full(k, node):
+        size = len(k.members) + len(k.sinks)
+        if size < MAX_KERNEL_OPS:
+            return False
+        return not (long_ok is not None and size < MAX_LONG_KERNEL_OPS and long_kernel[k] and long_ok(node))
 
     def step_of(node):
         return kernel_of.get(node, node)
 
     def blocked(kernel, inputs):
         # joining is illegal when the kernel already feeds (directly or not) one of the inputs
+        members = member_set[kernel]
         for i in inputs:
-            if i.op.source or i in kernel.members:
+            if i.op.source or i in members:
                 continue
             src = step_of(i)
             if src is kernel or (kernel in steps and src in steps and nx.has_path(steps, kernel, src)):
@@ -106,13 +120,14 @@ def fuse_elementwise(program) -> KernelPlan:
 
     def place(node, space, inputs):
         for k in reversed(by_space.get(space, [])):
-            if len(k.members) + len(k.sinks) >= MAX_KERNEL_OPS:
+            if full(k, node):
                 continue  # full: the next value starts a kernel of its own
             if space == () and not any(i in k.members for i in inputs):
                 continue  # scalar work gains nothing from sibling fusion, and it adds false dependencies
             if not blocked(k, inputs):
                 return k
         k = LoopKernel(len(kernels), space)
+        member_set[k] = set()
         kernels.append(k)
         by_space.setdefault(space, []).append(k)
         return k
@@ -124,11 +139,14 @@ def fuse_elementwise(program) -> KernelPlan:
         if is_member_op(node):
             k = place(node, sym[node], vin)
             k.members.append(node)
+            member_set[k].add(node)
             kernel_of[node] = k
         elif node.op.reduction is not None:
             k = place(node, sym[node.inputs[0]], vin)
             k.sinks.append(node)
             kernel_of[node] = k
+        if node in kernel_of and long_ok is not None:
+            long_kernel[k] = long_kernel.get(k, True) and bool(long_ok(node))
         here = step_of(node)
         steps.add_node(here)
         for i in vin:
@@ -203,7 +221,8 @@ def _recompute_cheap_values(steps, kernel_of, sym, position):
                 continue
             # a value recomputed for an earlier operand is not recomputed twice; program order
             # is topological, so sorting by it keeps every member after its inputs
-            order = [m for m in k1.members if m in sub and m not in k2.members]
+            in_sub, in_k2 = set(sub), set(k2.members)
+            order = [m for m in k1.members if m in in_sub and m not in in_k2]
             k2.members = sorted(order + k2.members, key=position.__getitem__)
             k2.operands.remove(o)
             k2.operands += new_leaves
@@ -235,11 +254,13 @@ def _mark_stores(program, kernels, kernel_of, sym):
     for k in kernels:
         for n in k.nodes():
             kernels_of.setdefault(n, []).append(k)
+    members = {k: set(k.members) for k in kernels}
+
     def needs_store(m, r):
         # every kernel computing the reader must also compute m; a reader that is a library step
         # (in no kernel), or computed (e.g. recomputed) in one kernel without m, reads the buffer
         ks = kernels_of.get(r)
-        return not ks or any(m not in kk.members for kk in ks)
+        return not ks or any(m not in members[kk] for kk in ks)
 
     for k in kernels:
         k.stored = [m for m in k.members if kernel_of.get(m) is k and (m in roots or any(

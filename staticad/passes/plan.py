@@ -12,10 +12,11 @@ from . import optimize
 from .fuse import KernelPlan, fuse_elementwise
 
 
-def make_plan(program: Program) -> KernelPlan:
-    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels."""
+def make_plan(program: Program, long_ok=None) -> KernelPlan:
+    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels
+    (``long_ok``: the backend's nodes that may form kernels past the cap, see fuse_elementwise)."""
     optimized, report = optimize(program)
-    plan = fuse_elementwise(optimized)
+    plan = fuse_elementwise(optimized, long_ok)
     plan.original = program
     plan.pass_report = report
     return plan
