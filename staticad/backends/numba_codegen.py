@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.linalg import MATMUL
+from ..ops.linalg import GEMM_UPDATE, MATMUL
 from ..passes.fuse import KernelPlan, LoopKernel
 from . import cache as _cache
 from .codegen_base import CodegenBase
@@ -59,7 +59,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         self.noncontig: set = set()
         # Threads only where no BLAS call shares the entry point: OpenMP workers spin-wait
         # after a parallel loop and starve OpenBLAS threads (NUMBA_FACTS.md #8).
-        self.parallel_ok = not any(getattr(st, "op", None) is MATMUL
+        self.parallel_ok = not any(getattr(st, "op", None) in (MATMUL, GEMM_UPDATE)
                                    for st in plan.steps) and not _subgraphs_use_blas(plan.steps)
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
@@ -193,6 +193,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         caller swaps in (double buffering: saves copying every new value into its Variable)."""
         p = self.program
         stored = {m for k in self.plan.kernels for m in k.stored}
+        stored |= {s for s in self.plan.steps if getattr(s, "op", None) is GEMM_UPDATE}  # writes its own out
         values = [val for _, val in p.updates]
         for var, val in p.updates:
             if (val in stored and val not in p.outputs and values.count(val) == 1

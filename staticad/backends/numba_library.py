@@ -18,6 +18,16 @@ class NumbaLibraryMixin:
         self._emit_matmul(node, ins)
         self.fresh.add(node)
 
+    def _lib_gemm_update(self, node, out, ins):
+        # into the Variable's next storage when the caller swaps one in (see _plan_swaps)
+        if node in self.swap_of:
+            self.w(f"{out} = {self.swap_of[node]}  # the Variable's next value, swapped in by the caller")
+        else:
+            self.w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
+        alpha = f"np.{node.dtype.name}({float(node.attrs['alpha'])!r})"
+        self.w(f"_rt.gemm_update({ins[0]}, {ins[1]}, {ins[2]}, {alpha}, {out})")
+        self.fresh.add(node)
+
     def _lib_transpose(self, node, out, ins):
         if node.attrs["axes"] == (1, 0) and node.inputs[0] not in self.noncontig:
             self.w(f"{out} = {ins[0]}.T")  # an F-ordered view: BLAS takes it without a copy

@@ -251,6 +251,20 @@ dot = dot_numpy_blas if _blas.BINDING else dot_numba
 
 
 @njit(**_OPTS)
+def gemm_update_numba(c, a, b, alpha, out):
+    out[...] = c + alpha * np.dot(a, b)
+
+
+@njit(**_OPTS)
+def gemm_update_numpy_blas(c, a, b, alpha, out):
+    _blas.blas_gemm_update(c, a, b, alpha, out)
+
+
+#: ``out[...] = c + alpha * (a @ b)`` (the ``gemm_update`` op), two dispatchers as for ``dot``
+gemm_update = gemm_update_numpy_blas if _blas.BINDING else gemm_update_numba
+
+
+@njit(**_OPTS)
 def set_rows(out, start, stop, part):
     """``out[start:stop] = part`` (the parts of a concatenate along axis 0)."""
     out[start:stop] = part

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from ..ops.creation import FULL
 from ..program import Program
-from . import optimize
+from . import PassStat, optimize
 from .fuse import KernelPlan, fuse_elementwise
+from .gemm_update import fuse_gemm_updates
 
 
-def make_plan(program: Program) -> KernelPlan:
-    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels."""
+def make_plan(program: Program, gemm_updates: bool = False) -> KernelPlan:
+    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels.
+
+    ``gemm_updates``: also :func:`~.gemm_update.fuse_gemm_updates`, for a backend that lowers
+    the ``gemm_update`` op (its module's ``GEMM_UPDATES``)."""
     optimized, report = optimize(program)
+    if gemm_updates:
+        before = len(optimized.nodes)
+        optimized = fuse_gemm_updates(optimized)
+        report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
     plan = fuse_elementwise(optimized)
     plan.original = program
     plan.pass_report = report
