@@ -198,7 +198,8 @@ def _make_mm(gemm):
 
 
 def blas_gemm_update(c, a, b, alpha, out):
-    """``out[...] = c + alpha * (a @ b)`` for jitted code (the ``gemm_update`` op)."""
+    """``out[...] = c + alpha * (a @ b)`` for jitted code (the ``gemm_update`` op); ``c`` may be
+    ``out`` itself (the update accumulates into the Variable's storage)."""
     out[...] = c + alpha * np.dot(a, b)
 
 
@@ -206,19 +207,45 @@ def _gemm_update_numba(c, a, b, alpha, out):
     out[...] = c + alpha * np.dot(a, b)
 
 
+@njit(**_OPTS)
+def _span(x):
+    """[first, last) byte addresses the 2-D ``x`` spans (reversed views run downwards)."""
+    lo = x.ctypes.data
+    hi = lo + x.itemsize
+    for d in range(2):
+        if x.shape[d] == 0:
+            return lo, lo
+        step = (x.shape[d] - 1) * x.strides[d]
+        if step < 0:
+            lo += step
+        else:
+            hi += step
+    return lo, hi
+
+
+@njit(**_OPTS)
+def _overlap(x, y):
+    xl, xh = _span(x)
+    yl, yh = _span(y)
+    return xl < yh and yl < xh
+
+
 def _make_gemm_update(gemm):
     def gemm_update(c, a, b, alpha, out):
-        # c is copied into out, then one GEMM accumulates into it (beta = 1): no temporary for
-        # the product, no second pass over it. BLAS has no C = beta*W + alpha*AB with C != W.
+        # c is copied into out (unless it is out), then one GEMM accumulates into it (beta = 1):
+        # no temporary for the product, no second pass over it. BLAS has no C = beta*W + alpha*AB
+        # with C != W, hence the copy.
         m, k = a.shape
         n = b.shape[1]
         if b.shape[0] != k or c.shape != (m, n) or out.shape != (m, n):
             raise ValueError("gemm_update: incompatible array sizes")
         to, ldo = _layout(out)
-        if to != 0:  # out is always a buffer of our own (C order); anything else takes the long way
+        if to != 0 or _overlap(a, out) or _overlap(b, out):
+            # not our own C-ordered buffer, or an operand shares its memory: product first
             out[...] = c + alpha * blas_dot(a, b)
             return
-        out[...] = c
+        if c.ctypes.data != out.ctypes.data or c.strides != out.strides:
+            out[...] = c
         if m == 0 or n == 0 or k == 0:
             return
         ta, lda = _layout(a)
@@ -295,3 +322,9 @@ def _blas_gemm_update_impl(c, a, b, alpha, out):
             or len({x.dtype for x in arrays}) != 1 or a.dtype not in _GEMM_UPDATES:
         return _gemm_update_numba
     return _GEMM_UPDATES[a.dtype]
+
+
+@njit(**_OPTS)
+def gemm_update(c, a, b, alpha, out):
+    """The jitted entry of :func:`blas_gemm_update` (``_rt.gemm_update`` where NumPy's BLAS is bound)."""
+    blas_gemm_update(c, a, b, alpha, out)

@@ -134,6 +134,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         variables = p.variables()
         variables += [var for var, _ in p.updates if var not in variables]  # write-only targets
         self._collect_args(variables)
+        self._plan_inplace_gemms()
         self._plan_swaps()
         body = self.w
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
@@ -179,8 +180,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
             reads = step.operands if isinstance(step, LoopKernel) else value_inputs(step, self.sym)
             if not isinstance(step, LoopKernel) and step.op.aliases_input:
                 aliased.update(step.inputs)
-            for node in reads:
-                last[node] = index
+            for node in reads:  # a GEMM deferred to the epilogue reads its operands there
+                last[node] = len(self.plan.steps) if step in self.inplace_gemms else index
         for k in self.plan.kernels:
             for m in k.stored:
                 if m not in roots and m not in aliased and m in last:
@@ -193,7 +194,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         caller swaps in (double buffering: saves copying every new value into its Variable)."""
         p = self.program
         stored = {m for k in self.plan.kernels for m in k.stored}
-        stored |= {s for s in self.plan.steps if getattr(s, "op", None) is GEMM_UPDATE}  # writes its own out
+        stored |= {s for s in self.plan.steps if getattr(s, "op", None) is GEMM_UPDATE
+                   and s not in self.inplace_gemms}  # writes its own out
         values = [val for _, val in p.updates]
         for var, val in p.updates:
             if (val in stored and val not in p.outputs and values.count(val) == 1
@@ -330,6 +332,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
             w("# updates: computed from pre-update values, checked, then written in place")
             staged = []
             for var, val in p.updates:
+                if val in self.inplace_gemms:
+                    continue  # accumulated into the Variable below
                 name = self.ident(val)
                 if val not in self.fresh:
                     copy = self.fresh_name("upd")
@@ -339,6 +343,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
             for var, name in staged:
                 w(f"if {name}.shape != {self.ident(var)}.shape:")
                 w(f"    raise ValueError(\"update of Variable {self.ident(var)} has the wrong shape; no Variable was changed\")")
+            for line in self.deferred_gemms:  # in place: only after every check (see _plan_inplace_gemms)
+                w(line)
             swapped = {self.ident(val) for _, val in p.updates if val in self.swap_of}
             for var, name in staged:
                 if name in swapped:

@@ -255,13 +255,9 @@ def gemm_update_numba(c, a, b, alpha, out):
     out[...] = c + alpha * np.dot(a, b)
 
 
-@njit(**_OPTS)
-def gemm_update_numpy_blas(c, a, b, alpha, out):
-    _blas.blas_gemm_update(c, a, b, alpha, out)
-
-
-#: ``out[...] = c + alpha * (a @ b)`` (the ``gemm_update`` op), two dispatchers as for ``dot``
-gemm_update = gemm_update_numpy_blas if _blas.BINDING else gemm_update_numba
+#: ``out[...] = c + alpha * (a @ b)`` (the ``gemm_update`` op), two dispatchers as for ``dot``; the
+#: BLAS one is defined in numba_blas, so that Numba's cache of it follows that file's changes
+gemm_update = _blas.gemm_update if _blas.BINDING else gemm_update_numba
 
 
 @njit(**_OPTS)

@@ -146,3 +146,42 @@ def test_failing_call_leaves_the_variable_unchanged():
     np.testing.assert_array_equal(w.value, before)
     f(av, bv, np.ones(3, np.float32), np.ones(3, np.float32))
     np.testing.assert_allclose(w.value, before - 0.5 * (av @ bv), rtol=1e-5, atol=1e-6)
+
+
+def test_failing_call_leaves_an_in_place_update_unchanged():
+    # nothing else reads the new w: the GEMM accumulates into w's own storage, in the epilogue
+    w = sad.Variable(np.arange(6.0, dtype=np.float32).reshape(3, 2), name="w")
+    a = sad.placeholder((3, 4), "float32", name="a")
+    b = sad.placeholder((4, 2), "float32", name="b")
+    u = sad.placeholder((None,), "float32", name="u")
+    v = sad.placeholder((None,), "float32", name="v")
+    f = sad.function([a, b, u, v], (sad.sum(a) + u) + v, updates=[(w, w - 0.5 * (a @ b))])
+    assert "accumulated into in the epilogue" in f.source
+    av, bv = RNG.standard_normal((3, 4)).astype(np.float32), RNG.standard_normal((4, 2)).astype(np.float32)
+    before = w.value.copy()
+    with pytest.raises(ValueError):
+        f(av, bv, np.ones(3, np.float32), np.ones(2, np.float32))
+    np.testing.assert_array_equal(w.value, before)
+    f(av, bv, np.ones(3, np.float32), np.ones(3, np.float32))
+    np.testing.assert_allclose(w.value, before - 0.5 * (av @ bv), rtol=1e-5, atol=1e-6)
+
+
+def test_products_of_variables_updated_in_place_read_their_old_values():
+    # w1's product reads w2 (a view), w2's reads w1 and w2 itself: no GEMM may see a new value
+    def run(backend):
+        rng = np.random.default_rng(5)
+        w1 = sad.Variable(rng.standard_normal((3, 3)), name="w1")
+        w2 = sad.Variable(rng.standard_normal((3, 3)), name="w2")
+        x = sad.placeholder((3, 3), "float64", name="x")
+        f = sad.function([x], sad.sum(x), updates=[(w1, w1 - 0.1 * (sad.transpose(w2) @ x)),
+                                                   (w2, w2 - 0.2 * (w1 @ w2))], backend=backend)
+        xv = rng.standard_normal((3, 3))
+        for _ in range(3):
+            f(xv)
+        return w1.value, w2.value, f
+
+    want1, want2, _ = run("numpy")
+    got1, got2, f = run("numba")
+    assert f.source.count("_rt.gemm_update(") == 2
+    np.testing.assert_allclose(got1, want1, rtol=1e-12)
+    np.testing.assert_allclose(got2, want2, rtol=1e-12)
