@@ -17,7 +17,7 @@ import numpy as np
 
 from ..graph import CONSTANT, PLACEHOLDER, VARIABLE
 from ..ops import elementwise as _ew, reduce as _rd, shape as _sh
-from ..ops.linalg import MATMUL
+from ..ops.linalg import GEMM_UPDATE, MATMUL
 from ..passes.fuse import KernelPlan, shape_only
 from ..passes.symshape import is_symbol
 
@@ -283,7 +283,7 @@ def loop_vars_checked(node) -> list:
 
 # library steps: the name of the method lowering each op (control ops: emit_control)
 LIBRARY = {
-    MATMUL: "_lib_matmul", _sh.TRANSPOSE: "_lib_transpose",
+    MATMUL: "_lib_matmul", GEMM_UPDATE: "_lib_gemm_update", _sh.TRANSPOSE: "_lib_transpose",
     _sh.RESHAPE: "_lib_reshape", _sh.RESHAPE_LIKE: "_lib_reshape",
     _sh.EXPAND_DIMS: "_lib_reshape", _sh.SQUEEZE: "_lib_reshape",
     _sh.GETITEM: "_lib_getitem", _sh.GETITEM_GRAD: "_lib_getitem_grad",

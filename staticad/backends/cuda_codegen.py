@@ -51,7 +51,7 @@ SIMULATOR = LaunchConfig(threads=16, max_blocks=2, tile=4, target=32)
 COMBINE_OP = {"max": "maximum", "min": "minimum"}
 TREE_STEP = {"sum": "sh[t] + sh[t + w]", "prod": "sh[t] * sh[t + w]",
              "max": "_rt_maximum(sh[t], sh[t + w])", "min": "_rt_minimum(sh[t], sh[t + w])"}
-RESERVED = {"np", "math", "cuda", "_host", "_ops", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill",
+RESERVED = {"np", "math", "cuda", "_host", "_ops", "entry", "THREADS", "MAX_BLOCKS", "TILE", "TARGET", "_grid", "fill", "axpy",
             "k", "t", "o", "j", "q", "w", "n", "M", "R", "G", "lane", "grp", "gpb", "ob", "rem", "remo", "remj",
             "size", "blocks", "seg", "v", "mm", "sh", "tx", "ty", "z", "z0", "z1", "z2", "row", "col", "acc",
             "nparts", "off", "_ws", "_prof", "value", "src", "dst", "sb", "db", "a", "b", "c", "ka", "kb",

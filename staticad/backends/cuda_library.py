@@ -86,6 +86,28 @@ class CudaLibraryMixin:
             return False
         self._emit_matmul(node)
 
+    def use_axpy(self) -> str:
+        if "axpy" not in self.library:
+            self.library["axpy"] = [
+                "@cuda.jit(cache=True)",
+                "def axpy(n, c, alpha, out):",
+                "    # out = c + alpha * out (the product gemm_update wrote into out)",
+                "    k = cuda.grid(1)",
+                "    while k < n:",
+                "        out[k] = c[k] + alpha * out[k]",
+                "        k += cuda.gridsize(1)",
+            ]
+        return "axpy"
+
+    def _lib_gemm_update(self, node, out, ins):
+        # the CUDA backend does not ask for the pass that makes this op (passes.gemm_update), so it
+        # only meets one built directly: the tiled matmul into its buffer, then one elementwise pass
+        self._emit_matmul(node)
+        name = self.use_axpy()
+        self.sig(name, [("i",), ("a", node.dtype), ("f",), ("a", node.dtype)])
+        n = f"_host.size({out}_sh)"
+        self.w(f"{name}[_grid({n}), THREADS]({n}, {ins[0]}, {float(node.attrs['alpha'])!r}, {out})")
+
     def _lib_transpose(self, node, out, ins):
         w = self.w
         if node.inputs[0] in self.deferred:
@@ -245,7 +267,7 @@ class CudaLibraryMixin:
         """``node = a @ b`` with the tiled kernel; with ``into`` (a transpose of ``node``), that
         transpose is computed instead, as ``b.T @ a.T`` (swapped operands, swapped strides)."""
         w = self.w
-        a, b = node.inputs
+        a, b = node.inputs[-2:]  # gemm_update's product: its last two inputs
         target = into if into is not None else node
         out = self.ident(target)
         kernel = self.use_matmul(node.dtype)

@@ -197,6 +197,70 @@ def _make_mm(gemm):
     return mm
 
 
+def blas_gemm_update(c, a, b, alpha, out):
+    """``out[...] = c + alpha * (a @ b)`` for jitted code (the ``gemm_update`` op); ``c`` may be
+    ``out`` itself (the update accumulates into the Variable's storage)."""
+    out[...] = c + alpha * np.dot(a, b)
+
+
+def _gemm_update_numba(c, a, b, alpha, out):
+    out[...] = c + alpha * np.dot(a, b)
+
+
+@njit(**_OPTS)
+def _span(x):
+    """[first, last) byte addresses the 2-D ``x`` spans (reversed views run downwards)."""
+    lo = x.ctypes.data
+    hi = lo + x.itemsize
+    for d in range(2):
+        if x.shape[d] == 0:
+            return lo, lo
+        step = (x.shape[d] - 1) * x.strides[d]
+        if step < 0:
+            lo += step
+        else:
+            hi += step
+    return lo, hi
+
+
+@njit(**_OPTS)
+def _overlap(x, y):
+    xl, xh = _span(x)
+    yl, yh = _span(y)
+    return xl < yh and yl < xh
+
+
+def _make_gemm_update(gemm):
+    def gemm_update(c, a, b, alpha, out):
+        # c is copied into out (unless it is out), then one GEMM accumulates into it (beta = 1):
+        # no temporary for the product, no second pass over it. BLAS has no C = beta*W + alpha*AB
+        # with C != W, hence the copy.
+        m, k = a.shape
+        n = b.shape[1]
+        if b.shape[0] != k or c.shape != (m, n) or out.shape != (m, n):
+            raise ValueError("gemm_update: incompatible array sizes")
+        to, ldo = _layout(out)
+        if to != 0 or _overlap(a, out) or _overlap(b, out):
+            # not our own C-ordered buffer, or an operand shares its memory: product first
+            out[...] = c + alpha * blas_dot(a, b)
+            return
+        if c.ctypes.data != out.ctypes.data or c.strides != out.strides:
+            out[...] = c
+        if m == 0 or n == 0 or k == 0:
+            return
+        ta, lda = _layout(a)
+        if ta < 0:
+            a = np.ascontiguousarray(a)
+            ta, lda = 0, k
+        tb, ldb = _layout(b)
+        if tb < 0:
+            b = np.ascontiguousarray(b)
+            tb, ldb = 0, n
+        gemm(_ROW_MAJOR, _NO_TRANS + ta, _NO_TRANS + tb, m, n, k, alpha, a.ctypes, lda,
+             b.ctypes, ldb, 1.0, out.ctypes, ldo)
+    return gemm_update
+
+
 def _make_gemv(gemv):
     def mat_vec(mat, vec, transpose):
         """``mat @ vec`` (``transpose`` False) or ``mat.T @ vec`` (True)."""
@@ -227,7 +291,9 @@ def _make_gemv(gemv):
 
 
 _IMPLS = {}
+_GEMM_UPDATES = {}
 for _dt, _gemm, _gv in ((types.float32, _sgemm, _sgemv), (types.float64, _dgemm, _dgemv)):
+    _GEMM_UPDATES[_dt] = _make_gemm_update(_gemm)
     _mv_of = _make_gemv(_gv)
     _IMPLS[_dt] = (_make_mm(_gemm),
                    (lambda g: lambda a, b: g(a, b, False))(_mv_of),
@@ -247,3 +313,18 @@ def _blas_dot_impl(a, b):
     if a.ndim == 1 and b.ndim == 2:
         return vm
     return _np_dot
+
+
+@overload(blas_gemm_update)
+def _blas_gemm_update_impl(c, a, b, alpha, out):
+    arrays = (c, a, b, out)
+    if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays) \
+            or len({x.dtype for x in arrays}) != 1 or a.dtype not in _GEMM_UPDATES:
+        return _gemm_update_numba
+    return _GEMM_UPDATES[a.dtype]
+
+
+@njit(**_OPTS)
+def gemm_update(c, a, b, alpha, out):
+    """The jitted entry of :func:`blas_gemm_update` (``_rt.gemm_update`` where NumPy's BLAS is bound)."""
+    blas_gemm_update(c, a, b, alpha, out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.linalg import MATMUL
+from ..ops.linalg import GEMM_UPDATE, MATMUL
 from ..passes.fuse import KernelPlan, LoopKernel
 from . import cache as _cache
 from .codegen_base import CodegenBase
@@ -60,7 +60,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         self.noncontig: set = set()
         # Threads only where no BLAS call shares the entry point: OpenMP workers spin-wait
         # after a parallel loop and starve OpenBLAS threads (NUMBA_FACTS.md #8).
-        self.parallel_ok = not any(getattr(st, "op", None) is MATMUL
+        self.parallel_ok = not any(getattr(st, "op", None) in (MATMUL, GEMM_UPDATE)
                                    for st in plan.steps) and not _subgraphs_use_blas(plan.steps)
         self.uses_prange = False
         self.program_roots = set(self.program.outputs)  # returned arrays must be fresh
@@ -135,6 +135,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         variables = p.variables()
         variables += [var for var, _ in p.updates if var not in variables]  # write-only targets
         self._collect_args(variables)
+        self._plan_inplace_gemms()
         self._plan_swaps()
         body = self.w
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
@@ -181,8 +182,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             reads = step.operands if isinstance(step, LoopKernel) else value_inputs(step, self.sym)
             if not isinstance(step, LoopKernel) and step.op.aliases_input:
                 aliased.update(step.inputs)
-            for node in reads:
-                last[node] = index
+            for node in reads:  # a GEMM deferred to the epilogue reads its operands there
+                last[node] = len(self.plan.steps) if step in self.inplace_gemms else index
         for k in self.plan.kernels:
             for m in k.stored:
                 if m not in roots and m not in aliased and m in last:
@@ -195,6 +196,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         caller swaps in (double buffering: saves copying every new value into its Variable)."""
         p = self.program
         stored = {m for k in self.plan.kernels for m in k.stored}
+        stored |= {s for s in self.plan.steps if getattr(s, "op", None) is GEMM_UPDATE
+                   and s not in self.inplace_gemms}  # writes its own out
         values = [val for _, val in p.updates]
         for var, val in p.updates:
             if (val in stored and val not in p.outputs and values.count(val) == 1
@@ -331,6 +334,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             w("# updates: computed from pre-update values, checked, then written in place")
             staged = []
             for var, val in p.updates:
+                if val in self.inplace_gemms:
+                    continue  # accumulated into the Variable below
                 name = self.ident(val)
                 if val not in self.fresh:
                     copy = self.fresh_name("upd")
@@ -340,6 +345,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             for var, name in staged:
                 w(f"if {name}.shape != {self.ident(var)}.shape:")
                 w(f"    raise ValueError(\"update of Variable {self.ident(var)} has the wrong shape; no Variable was changed\")")
+            for line in self.deferred_gemms:  # in place: only after every check (see _plan_inplace_gemms)
+                w(line)
             swapped = {self.ident(val) for _, val in p.updates if val in self.swap_of}
             for var, name in staged:
                 if name in swapped:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.linalg import GEMM_UPDATE
 from ..ops.shape import index_of
 from ..passes.symshape import is_symbol
 from .numba_source import _int64, _int64_tuple
@@ -14,8 +15,49 @@ class NumbaLibraryMixin:
     """``_lib_<op>(node, out, ins)``: writes the statements computing library step ``node`` into
     ``self.w`` (``out`` its name, ``ins`` its inputs' names)."""
 
+    # set per generated function by _plan_inplace_gemms (sub-graph functions have no updates)
+    inplace_gemms: dict = {}
+    deferred_gemms: tuple = ()
+
     def _lib_matmul(self, node, out, ins):
         self._emit_matmul(node, ins)
+        self.fresh.add(node)
+
+    def _plan_inplace_gemms(self):
+        """``gemm_update`` update values ``W + alpha * (a @ b)`` of W itself that nothing else
+        reads: the GEMM accumulates into W's own storage (beta = 1), neither a copy of W into a
+        spare nor a temporary. It runs in the epilogue, after every step that reads W and every
+        check that can fail, so a failed call still leaves W unchanged. Not when ``a`` or ``b`` is
+        (a view of) a Variable updated that way: it would read a new value."""
+        p = self.program
+        values = [val for _, val in p.updates]
+        readers = {i for n in p.nodes for i in n.inputs}
+        candidates = {val: var for var, val in p.updates
+                      if getattr(val, "op", None) is GEMM_UPDATE and val.inputs[0] is var
+                      and values.count(val) == 1 and val not in p.outputs and val not in readers}
+        targets = set(candidates.values())
+
+        def source(t):
+            while t.op.aliases_input:
+                t = t.inputs[0]
+            return t
+
+        self.inplace_gemms = {val: var for val, var in candidates.items()
+                              if not any(source(t) in targets for t in val.inputs[1:])}
+        self.deferred_gemms: list = []
+
+    def _lib_gemm_update(self, node, out, ins):
+        alpha = f"np.{node.dtype.name}({float(node.attrs['alpha'])!r})"
+        if node in self.inplace_gemms:
+            self.w(f"{out} = {ins[0]}  # accumulated into in the epilogue, after every check")
+            self.deferred_gemms.append(f"_rt.gemm_update({out}, {ins[1]}, {ins[2]}, {alpha}, {out})")
+            return
+        # into the Variable's next storage when the caller swaps one in (see _plan_swaps)
+        if node in self.swap_of:
+            self.w(f"{out} = {self.swap_of[node]}  # the Variable's next value, swapped in by the caller")
+        else:
+            self.w(f"{out} = _rt.empty({self.shape_arg(self.sym[node])}, np.{node.dtype.name})")
+        self.w(f"_rt.gemm_update({ins[0]}, {ins[1]}, {ins[2]}, {alpha}, {out})")
         self.fresh.add(node)
 
     def _lib_transpose(self, node, out, ins):

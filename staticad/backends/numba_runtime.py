@@ -251,6 +251,16 @@ dot = dot_numpy_blas if _blas.BINDING else dot_numba
 
 
 @njit(**_OPTS)
+def gemm_update_numba(c, a, b, alpha, out):
+    out[...] = c + alpha * np.dot(a, b)
+
+
+#: ``out[...] = c + alpha * (a @ b)`` (the ``gemm_update`` op), two dispatchers as for ``dot``; the
+#: BLAS one is defined in numba_blas, so that Numba's cache of it follows that file's changes
+gemm_update = _blas.gemm_update if _blas.BINDING else gemm_update_numba
+
+
+@njit(**_OPTS)
 def set_rows(out, start, stop, part):
     """``out[start:stop] = part`` (the parts of a concatenate along axis 0)."""
     out[start:stop] = part

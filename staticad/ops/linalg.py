@@ -156,3 +156,48 @@ def norm(x):
     """2-norm over all elements (Frobenius for matrices)."""
     (x,) = lift_operands(x)
     return apply(NORM, (x,))
+
+
+# --- c + alpha * (a @ b): the SGD step of a weight matrix as one GEMM ---------------------------------
+# Never written by users: the pass ``passes.gemm_update`` makes it from ``W - lr * (a @ b)`` (an
+# update value), so a backend can run it as one BLAS call accumulating into W's next storage
+# (beta = 1) instead of a product stored in a temporary and a second pass combining it with W.
+
+def _infer_gemm_update(c, a, b, alpha):
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"gemm_update: a and b must be matrices, got {fmt(a.shape)} @ {fmt(b.shape)}")
+    shape, dtype = _infer_matmul(a, b)
+    if None in c.shape or tuple(c.shape) != tuple(shape) or c.dtype != dtype or a.dtype != b.dtype:
+        raise ValueError(f"gemm_update: c {fmt(c.shape)} {c.dtype} must have the static shape and dtype of "
+                         f"a @ b ({fmt(a.shape)} {a.dtype} @ {fmt(b.shape)} {b.dtype})")
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(f"gemm_update: float operands only, got {dtype}")
+    return tuple(c.shape), dtype
+
+
+def _gemm_update_impl(c, a, b, alpha):
+    return c + c.dtype.type(alpha) * (a @ b)
+
+
+def _gemm_update_vjp(g, out, c, a, b):
+    from .elementwise import multiply
+    from .shape import transpose
+    alpha = out.attrs["alpha"]
+    return [g, multiply(matmul(g, transpose(b)), alpha), multiply(matmul(transpose(a), g), alpha)]
+
+
+def _gemm_update_jvp(ts, out, c, a, b):
+    from .elementwise import _tadd, multiply
+    prod = _matmul_jvp(ts[1:], None, a, b)
+    return _tadd(ts[0], None if prod is None else multiply(prod, out.attrs["alpha"]))
+
+
+GEMM_UPDATE = defop("gemm_update", _infer_gemm_update, _gemm_update_impl, vjp=_gemm_update_vjp,
+                    jvp=_gemm_update_jvp, symshape=lambda node, ins: ins[0],
+                    doc="c + alpha * (a @ b) for matrices of one float dtype (made by passes.gemm_update)")
+
+
+def gemm_update(c, a, b, alpha):
+    """``c + alpha * (a @ b)`` as one node (``alpha`` a Python float; see ``GEMM_UPDATE``)."""
+    c, a, b = lift_operands(c, a, b)
+    return apply(GEMM_UPDATE, (c, a, b), alpha=float(alpha))

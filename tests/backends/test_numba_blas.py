@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba import njit
 
 from staticad.backends import numba_blas, numba_runtime as rt
 
@@ -153,3 +154,49 @@ def test_fresh_process_loads_cached_blas_code_and_gets_the_right_answer(tmp_path
     other = _run(tmp_path / "sad", tmp_path / "numba", STATICAD_BLAS="numba")
     assert other.returncode == 0, other.stderr
     assert "binding None cache_hit False" in other.stdout
+
+
+@njit
+def _gemm_update(c, a, b, alpha, out):
+    rt.gemm_update(c, a, b, alpha, out)
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+@pytest.mark.parametrize("m, k, n", [(3, 4, 5), (1, 3, 1), (4, 0, 2)])
+def test_gemm_update_agrees_with_numpy_on_every_layout(dt, m, k, n):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    alpha = np.dtype(dt).type(-0.375)
+    tol = 1e-5 if dt == "float32" else 1e-12
+    c = rng.standard_normal((m, n)).astype(dt)
+    # every layout on both sides, paired (not crossed: each new pair of array types is a compile)
+    for (na, a), (nb, b) in zip(_views(m, k, dt, rng), _views(k, n, dt, rng)):
+        want = c + alpha * (a @ b)
+        out = np.full((m, n), np.nan, dt)
+        _gemm_update(c, a, b, alpha, out)
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol, err_msg=f"{na} @ {nb}")
+        inplace = c.copy()  # c is out: the Variable's own storage
+        _gemm_update(inplace, a, b, alpha, inplace)
+        np.testing.assert_allclose(inplace, want, rtol=tol, atol=tol, err_msg=f"in place, {na} @ {nb}")
+
+
+@pytest.mark.parametrize("view", ["same", "T", "reversed", "F-out"])
+def test_gemm_update_into_an_operand_computes_the_product_first(view):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 4))
+    b = rng.standard_normal((4, 4))
+    want = w + 0.5 * (w @ b) if view == "same" else None
+    out = w.copy()
+    if view == "same":
+        a = out
+    elif view == "T":
+        a = out.T
+        want = w + 0.5 * (w.T @ b)
+    elif view == "reversed":
+        a = out[::-1, ::-1]
+        want = w + 0.5 * (w[::-1, ::-1] @ b)
+    else:  # an F-ordered out: not a layout the GEMM writes
+        out = np.asfortranarray(w)
+        a = b
+        want = w + 0.5 * (b @ b)
+    _gemm_update(out, a, b, 0.5, out)
+    np.testing.assert_allclose(out, want, rtol=1e-12)

@@ -278,6 +278,13 @@ add_case("matmul", "operator-@", lambda a, b: a @ b, inputs((ANY, (2, 3)), (ANY,
          fwd_rtol=1e-13)
 add_case("matmul", "x@x", lambda a: a @ a, inputs((ANY, (3, 3))), ref=lambda a: a @ a, fwd_rtol=1e-13)
 
+# made by the pass fuse_gemm_updates only; built directly here to check its rules
+for _alpha in (-0.25, 1.0):
+    add_case("gemm_update", f"(2,4)+({_alpha})*(2,3)@(3,4)",
+             (lambda al: lambda c, a, b: apply(ops.REGISTRY["gemm_update"], (c, a, b), alpha=al))(_alpha),
+             inputs((ANY, (2, 4)), (ANY, (2, 3)), (ANY, (3, 4))),
+             ref=(lambda al: lambda c, a, b: c + al * (a @ b))(_alpha), fwd_rtol=1e-13)
+
 for _sa, _sb in [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 2)), ((), (2, 3)), ((2,), ())]:
     add_case("dot", fmt_shapes(_sa, _sb), sad.dot, inputs((ANY, _sa), (ANY, _sb)), ref=np.dot,
              registry_op="matmul" if _sa and _sb else "multiply", fwd_rtol=1e-13)
