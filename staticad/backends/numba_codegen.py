@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.linalg import MATMUL
+from ..ops.shape import TRANSPOSE
 from ..passes.fuse import KernelPlan, LoopKernel
 from . import cache as _cache
 from .codegen_base import CodegenBase
@@ -139,6 +140,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
              f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
         self._plan_buffer_reuse()
+        self._plan_returned_transposes()
         for index, step in enumerate(self.plan.steps):
             if self.profile:
                 self._profile_begin(index, step)
@@ -187,6 +189,30 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
                     self.reusable.add(m)
                     self.dies_after.setdefault(last[m], []).append(m)
 
+    def _plan_returned_transposes(self):
+        """Kernel buffers whose 2-d transpose is an output and that nothing else returns, views
+        or updates (a Hessian: ``add.T``): allocated fresh, and the transposed view returned as
+        it is. A workspace buffer needs a copy of the view in the epilogue: the Hessian workload
+        took 1.2 ms of CPU per call at n=1000 with it, 0.4 ms without; 13.1 -> 10.6 us at n=100."""
+        self.returned_bases: set = set()
+        if not self.flag_return:  # sub-graph functions return C-contiguous arrays (c_outputs)
+            return
+        p = self.program
+        outputs = list(p.outputs)
+        values = {val for _, val in p.updates}
+        stored = {m for k in self.plan.kernels for m in k.stored}
+        views: dict = {}  # node -> the library steps aliasing it
+        for step in self.plan.steps:
+            if not isinstance(step, LoopKernel) and step.op.aliases_input:
+                for node in step.inputs:
+                    views.setdefault(node, []).append(step)
+        for base, steps in views.items():
+            t = steps[0]
+            if (len(steps) == 1 and t.op is TRANSPOSE and t.attrs["axes"] == (1, 0) and base in stored
+                    and base not in self.program_roots and base not in values and base not in self.swap_of
+                    and outputs.count(t) == 1 and t not in values and t not in views):
+                self.returned_bases.add(base)
+
     def _plan_swaps(self):
         """Update values a loop kernel stores, of the Variable's static shape and dtype, that are
         neither outputs nor the value of another update: written straight into the buffer the
@@ -210,12 +236,13 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, CodegenBase):
             self.pool.setdefault((self.sym[m], m.dtype), []).append(self.ident(m))
 
     def _allocate(self, m, shape_t):
-        free = self.pool.get((self.sym[m], m.dtype)) if m not in self.program_roots else None
+        returned = m in self.program_roots or m in self.returned_bases
+        free = self.pool.get((self.sym[m], m.dtype)) if not returned else None
         if m in self.swap_of:
             self.w(f"{self.ident(m)} = {self.swap_of[m]}  # the Variable's next value, swapped in by the caller")
         elif free:
             self.w(f"{self.ident(m)} = {free.pop()}  # reuses a dead buffer")
-        elif m in self.program_roots or m.ndim == 0:
+        elif returned or m.ndim == 0:
             self.w(f"{self.ident(m)} = _rt.empty({_int64_tuple(_split_tuple(shape_t))}, np.{m.dtype.name})")  # returned: fresh
         else:
             self._from_workspace(self.ident(m), shape_t, m.dtype.name)

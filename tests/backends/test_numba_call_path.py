@@ -120,3 +120,37 @@ def test_profile_of_a_second_structurally_identical_step_times_each_kernel():
     assert not np.array_equal(w2.value, before[0])
     np.testing.assert_array_equal(w1.value, f1._exec._variables[0]._host)
     assert "kernel0" in str(p)
+
+
+@pytest.mark.parametrize("case", ["transpose only", "base too", "twice", "and its sum", "as an update",
+                                  "after a dead buffer"])
+def test_transposed_kernel_results_are_fresh_outputs(case):
+    """A kernel result returned through its transpose is allocated fresh and the view returned
+    without a copy (a Hessian's ``.T``): every result must still be fresh and not alias another
+    (nor the workspace: "after a dead buffer" has a dead kernel buffer of the same shape to reuse)."""
+    x = sad.placeholder((3, 4), name="x")
+    y = sad.exp(x) * 2 + x
+    if case == "after a dead buffer":
+        y = sad.sin(y @ sad.constant(np.eye(4, dtype=np.float32) * 0.5)) + x
+    t = sad.transpose(y)
+    v = sad.Variable(np.zeros((4, 3), np.float32), name="v")
+    outputs, updates = {"transpose only": ([t], None), "base too": ([t, y], None), "twice": ([t, t], None),
+                        "and its sum": ([t, t.sum() + y], None), "as an update": ([t], [(v, t)]),
+                        "after a dead buffer": ([t], None)}[case]
+    a = np.linspace(-1, 1, 12).reshape(3, 4)
+    want = [np.asarray(o) for o in sad.function([x], outputs, backend="numpy")(a)]
+    f = sad.function([x], outputs, updates=updates, backend="numba")
+    if case in ("transpose only", "after a dead buffer"):
+        assert "_rt.copy" not in f.source.split("# ----")[0]  # the view itself is returned
+    first = f(a)  # sizes the workspace: the later calls carve their buffers from it
+    second = f(a)
+    third = f(a)
+    for got, again, w in zip(second, third, want):
+        np.testing.assert_allclose(got, w, rtol=1e-5)
+        assert not np.shares_memory(got, again)
+    for i, got in enumerate(first):
+        for other in first[i + 1:]:
+            assert not np.shares_memory(got, other)
+    if updates:
+        np.testing.assert_allclose(v.value, want[0], rtol=1e-5)
+        assert not np.shares_memory(v.value, first[0])
