@@ -40,8 +40,7 @@ class Function:
         self._locks = [v._lock for v in sorted(touched, key=lambda v: v.id)]
         self._by_name = {p.name: i for i, p in enumerate(self.inputs)}
         self._n_inputs = len(self.inputs)
-        self._specs = [(p, p.dtype, len(p.shape), tuple((i, d) for i, d in enumerate(p.shape) if d is not None))
-                       for p in self.inputs]
+        self._specs = [_fast_spec(p) for p in self.inputs]
         ex = self._exec.stats
         self.stats = {
             "backend": self.backend.NAME,
@@ -100,22 +99,19 @@ class Function:
         return outs
 
     def _fast_bind(self, args) -> list:
-        """Positional arrays that already have the right dtype and shape pass untouched;
-        anything else goes through the full conversion and its error messages."""
+        """Arrays that already have the placeholder's dtype and static dims pass untouched (their
+        layout is the backend's matter), a NumPy scalar of a 0-d placeholder's dtype becomes a
+        0-d array; anything else goes through the full conversion and its error messages."""
         out = []
-        for (p, dtype, ndim, static), v in zip(self._specs, args):
-            if ndim == 0 and type(v) is dtype.type:  # a NumPy scalar of the placeholder's dtype
-                out.append(np.asarray(v))
-                continue
-            if type(v) is np.ndarray and v.dtype == dtype and v.ndim == ndim:
-                shape = v.shape
-                for i, d in static:
-                    if shape[i] != d:
-                        break
-                else:
-                    out.append(v)
-                    continue
-            out.append(self._convert(p, v))
+        for (dtype, shape, scalar_type, p), v in zip(self._specs, args):
+            t = type(v)
+            if t is scalar_type:
+                out.append(_asarray(v))
+            elif t is _ndarray and (v.dtype is dtype or v.dtype == dtype) and (
+                    v.shape == shape if shape is not None else _static_dims_match(p.shape, v.shape)):
+                out.append(v)
+            else:
+                out.append(self._convert(p, v))
         return out
 
     def _bind(self, args, kwargs) -> list:
@@ -170,6 +166,20 @@ class Function:
 
 
 _profile_session.intercept(Function)  # `with sad.profile():` times its calls
+
+
+def _fast_spec(p) -> tuple:
+    """What :meth:`Function._fast_bind` checks of placeholder ``p``: ``(dtype, shape (None when
+    a dim is dynamic), the NumPy scalar type taken as is (0-d only, else None), p)``."""
+    return (p.dtype, None if None in p.shape else tuple(p.shape),
+            p.dtype.type if len(p.shape) == 0 else None, p)
+
+
+def _static_dims_match(expected, shape) -> bool:
+    return len(shape) == len(expected) and all(d is None or d == a for d, a in zip(expected, shape))
+
+
+_ndarray, _asarray = np.ndarray, np.asarray
 
 
 class _Missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import threading
 import warnings
 
 # Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise). Spinning
@@ -67,6 +68,7 @@ def _load_numba_registries_without_scipy():
 
 
 _load_numba_registries_without_scipy()
+_COMPILE_LOCK = threading.RLock()
 _NO_WORKSPACE = np.empty(0, np.uint8)  # read-only in effect: a call needing scratch allocates its own
 
 
@@ -106,6 +108,10 @@ class NumbaExecutable(ExecutableBase):
         # the threaded variant, compiled when a call first reports a loop large enough for it
         self.parallel_compiled = not hasattr(self.module, "entry_par")
         self._has_state = bool(self._variables or self._constants or self._spares)
+        # outputs the entry point returns as values (0-d: see NumbaCodegen._entry_outputs)
+        self._scalar_outs = [(i, o.dtype) for i, o in enumerate(plan.program.outputs) if o.ndim == 0]
+        # the dtype when that is the only output (the per-call path wraps it inline)
+        self._only_scalar = self._scalar_outs[0][1] if len(plan.program.outputs) == 1 and self._scalar_outs else None
 
     def _generate(self, plan):
         return generate(plan)
@@ -134,6 +140,24 @@ class NumbaExecutable(ExecutableBase):
         if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the generated code runs as Python
             self.stats.cache_hit = False  # (how `staticad fuzz` checks the codegen at volume)
             return entry
+        # the lock: two threads asking for the threaded variant at once compile it once (the
+        # second would find compilation disabled)
+        with _COMPILE_LOCK:
+            if tuple(sig) not in entry.overloads:  # else another executable of this module compiled it
+                entry = self._compile_signature(entry, name, sig)
+                # A call with any other argument types (another dtype, a non-C layout, a read-only
+                # array) is then refused by numba's dispatch (TypeError) instead of compiled anew:
+                # the per-call path needs no layout check of its own (NumbaExecutable.run).
+                entry.disable_compile()
+        hits = entry.stats.cache_hits
+        self.stats.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
+        if not self.stats.cache_hit:
+            _cache.record_compiled(self.module)
+            for lib in self.library_sources:  # the kernels it compiled (or found) on the way
+                _cache.record_compiled(sys.modules[_cache.module_name(lib)])
+        return entry
+
+    def _compile_signature(self, entry, name, sig):
         try:
             entry.compile(sig)
         except OSError as exc:  # e.g. the cache directory became unwritable: rebuild it once
@@ -145,12 +169,6 @@ class NumbaExecutable(ExecutableBase):
             self.module, self.path, _ = _cache.load_module(self.module_source, requires=self.library_sources)
             entry = getattr(self.module, name)
             entry.compile(sig)
-        hits = entry.stats.cache_hits
-        self.stats.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
-        if not self.stats.cache_hit:
-            _cache.record_compiled(self.module)
-            for lib in self.library_sources:  # the kernels it compiled (or found) on the way
-                _cache.record_compiled(sys.modules[_cache.module_name(lib)])
         return entry
 
     @property
@@ -162,45 +180,85 @@ class NumbaExecutable(ExecutableBase):
         return "\n\n".join(parts)
 
     def run(self, arrays: list, timings=None):
-        args = arrays
-        for a in arrays:
-            if not a.flags.c_contiguous:
-                args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
-                break
+        # No layout check here: the entry point is compiled for C-contiguous, writeable arrays
+        # only (compilation then disabled), so numba's own type dispatch refuses any other
+        # array with a TypeError before running anything (handled in _run_conformed).
         if self._has_state:
             if DEVICE_COPIES:  # empty unless a device backend ran in this process
                 self._sync_device_copies()
-            args = args + [v._host for v in self._variables] + self._constants + self._spares
+            if self._variables or self._spares:
+                args = arrays + [v._host for v in self._variables] + self._constants + self._spares
+            else:
+                args = arrays + self._constants
+        else:
+            args = arrays
+        if timings is not None:
+            return self._run_timed(arrays, args, timings)
         pool = self._workspaces
         try:
             ws = pool.pop()
         except IndexError:
             ws = _NO_WORKSPACE
-        if timings is None:
-            try:
-                outs, need, wants_parallel = self.entry(*args, ws)
-            except ValueError:
-                pool.append(ws)
-                self._name_mismatched_shapes(arrays)
-                raise
-            pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
-            if wants_parallel and not self.parallel_compiled:
-                self.entry = self._parallel_on_next_call
-            if self._swapped:
-                self.swap_in(self._swapped, self._spares)
-            return outs, ()
-        # timed: this build times the whole native call as one step (the profiling build, each step)
+        try:
+            outs, need, wants_parallel = self.entry(*args, ws)
+        except TypeError:
+            pool.append(ws)
+            return self._run_conformed(arrays, timings)
+        except ValueError:
+            pool.append(ws)
+            self._name_mismatched_shapes(arrays)
+            raise
+        pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
+        if wants_parallel and not self.parallel_compiled:
+            self.entry = self._parallel_on_next_call
+        if self._swapped:
+            self.swap_in(self._swapped, self._spares)
+        if self._only_scalar is not None:
+            return (np.array(outs[0], self._only_scalar),), ()
+        if self._scalar_outs:
+            outs = self._as_arrays(outs)
+        return outs, ()
+
+    def _run_timed(self, arrays, args, timings):
+        """This build times the whole native call as one step (the profiling build, each step)."""
+        pool = self._workspaces
+        ws = pool.pop() if pool else _NO_WORKSPACE
         t0 = now_ns()
         try:
             outs, need, wants_parallel = self.entry(*args, ws)
-        finally:
-            t1 = now_ns()
+        except TypeError:
+            pool.append(ws)
+            return self._run_conformed(arrays, timings)
+        except ValueError:
+            pool.append(ws)
+            self._name_mismatched_shapes(arrays)
+            raise
+        t1 = now_ns()
         pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
         if wants_parallel and not self.parallel_compiled:
             self.entry = self._parallel_on_next_call
         self.swap_in(self._swapped, self._spares)
         timings.append(("entry", "entry", f"{self.stats.kernels} kernels, {self.stats.fused_ops} fused ops", t0, t1 - t0))
-        return outs, ()
+        return self._as_arrays(outs), ()
+
+    def _run_conformed(self, arrays, timings):
+        """The call again with C-contiguous, writeable copies of the inputs that are not (views,
+        transposes, read-only arrays): what the entry point's type dispatch refused. Re-raises
+        when every input already was (then the TypeError is about something else)."""
+        conformed = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+                     for a in arrays]
+        if all(a is b for a, b in zip(conformed, arrays)):
+            raise
+        return self.run(conformed, timings)
+
+    def _as_arrays(self, outs) -> tuple:
+        """The entry point's outputs with its 0-d values as fresh 0-d arrays."""
+        if not self._scalar_outs:
+            return outs
+        outs = list(outs)
+        for i, dtype in self._scalar_outs:
+            outs[i] = np.array(outs[i], dtype)
+        return outs
 
     def _sync_device_copies(self):
         """Variables a device backend (cuda) also holds: fetch newer device values; the ones this
@@ -290,7 +348,7 @@ class NumbaProfilingExecutable(NumbaExecutable):
         return source, cg.args, cg.swaps, cg.library_sources()
 
     def run(self, arrays: list, timings=None):
-        args = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
+        args = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C") for a in arrays]
         if DEVICE_COPIES:
             self._sync_device_copies()
         args += [v._host for v in self._variables] + self._constants + self._spares
@@ -306,7 +364,7 @@ class NumbaProfilingExecutable(NumbaExecutable):
         if timings is not None:
             timings += [(name, kind, ops, int(start), int(dur))
                         for (name, kind, ops), (start, dur) in zip(self.steps, prof.tolist())]
-        return outs, ()
+        return self._as_arrays(outs), ()
 
 
 def compile_plan(plan: KernelPlan, options: CompileOptions) -> NumbaExecutable:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.linalg import GEMM_UPDATE, MATMUL
+from ..ops.shape import TRANSPOSE
 from ..passes.fuse import KernelPlan, LoopKernel
 from . import cache as _cache
 from .codegen_base import CodegenBase
@@ -141,6 +142,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
              f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
         self._plan_buffer_reuse()
+        self._plan_returned_transposes()
         for index, step in enumerate(self.plan.steps):
             if self.profile:
                 self._profile_begin(index, step)
@@ -190,6 +192,30 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
                     self.reusable.add(m)
                     self.dies_after.setdefault(last[m], []).append(m)
 
+    def _plan_returned_transposes(self):
+        """Kernel buffers whose 2-d transpose is an output and that nothing else returns, views
+        or updates (a Hessian: ``add.T``): allocated fresh, and the transposed view returned as
+        it is. A workspace buffer needs a copy of the view in the epilogue: the Hessian workload
+        took 1.2 ms of CPU per call at n=1000 with it, 0.4 ms without; 13.1 -> 10.6 us at n=100."""
+        self.returned_bases: set = set()
+        if not self.flag_return:  # sub-graph functions return C-contiguous arrays (c_outputs)
+            return
+        p = self.program
+        outputs = list(p.outputs)
+        values = {val for _, val in p.updates}
+        stored = {m for k in self.plan.kernels for m in k.stored}
+        views: dict = {}  # node -> the library steps aliasing it
+        for step in self.plan.steps:
+            if not isinstance(step, LoopKernel) and step.op.aliases_input:
+                for node in step.inputs:
+                    views.setdefault(node, []).append(step)
+        for base, steps in views.items():
+            t = steps[0]
+            if (len(steps) == 1 and t.op is TRANSPOSE and t.attrs["axes"] == (1, 0) and base in stored
+                    and base not in self.program_roots and base not in values and base not in self.swap_of
+                    and outputs.count(t) == 1 and t not in values and t not in views):
+                self.returned_bases.add(base)
+
     def _plan_swaps(self):
         """Update values a loop kernel stores, of the Variable's static shape and dtype, that are
         neither outputs nor the value of another update: written straight into the buffer the
@@ -215,12 +241,13 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             self.pool.setdefault((self.sym[m], m.dtype), []).append(self.ident(m))
 
     def _allocate(self, m, shape_t):
-        free = self.pool.get((self.sym[m], m.dtype)) if m not in self.program_roots else None
+        returned = m in self.program_roots or m in self.returned_bases
+        free = self.pool.get((self.sym[m], m.dtype)) if not returned else None
         if m in self.swap_of:
             self.w(f"{self.ident(m)} = {self.swap_of[m]}  # the Variable's next value, swapped in by the caller")
         elif free:
             self.w(f"{self.ident(m)} = {free.pop()}  # reuses a dead buffer")
-        elif m in self.program_roots or m.ndim == 0:
+        elif returned or m.ndim == 0:
             self.w(f"{self.ident(m)} = _rt.empty({_int64_tuple(_split_tuple(shape_t))}, np.{m.dtype.name})")  # returned: fresh
         else:
             self._from_workspace(self.ident(m), shape_t, m.dtype.name)
@@ -328,8 +355,11 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         w("")
         w("# outputs: fresh arrays (sources and views are copied)")
         # np.copy keeps an F layout; sub-graph callers want one type (C-contiguous)
-        outs = self._fresh_outputs(p.outputs, lambda o, name: f"_rt.copy_c({name})" if self.c_outputs and o.ndim > 0
-                                   else f"_rt.copy({name})")
+        copy = (lambda o, name: f"_rt.copy_c({name})" if self.c_outputs and o.ndim > 0 else f"_rt.copy({name})")
+        if self.flag_return:
+            outs = self._entry_outputs(p.outputs, copy)
+        else:
+            outs = self._fresh_outputs(p.outputs, copy)
         if p.updates:
             w("# updates: computed from pre-update values, checked, then written in place")
             staged = []
@@ -359,6 +389,21 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             self._profile_end(len(self.plan.steps))
         w(f"return {_tuple(outs)}, ws_used[0]" + (", wants_parallel" if self.flag_return else "")
           + (", _prof" if self.profile else ""))
+
+    def _entry_outputs(self, nodes, copy) -> list:
+        """The entry point returns a 0-d output as its value, read here (before any update is
+        written in place): boxing a 0-d array cost ~0.7 us of a ~1.2 us scalar call, the caller's
+        ``np.array(value, dtype)`` ~0.2 us. Other outputs as :meth:`_fresh_outputs` returns them."""
+        arrays = iter(self._fresh_outputs([o for o in nodes if o.ndim > 0], copy))
+        outs = []
+        for o in nodes:
+            if o.ndim > 0:
+                outs.append(next(arrays))
+                continue
+            name = self.fresh_name("out")
+            self.w(f"{name} = {self.ident(o)}.item()  # a 0-d output as its value")
+            outs.append(name)
+        return outs
 
     # --- profiling (instrumented variant only) ------------------------------------------------------
     def _profile_head(self) -> list:

@@ -66,6 +66,8 @@ class NumbaLibraryMixin:
         else:
             self.w(f"{out} = _rt.transpose({ins[0]}, {_int64_tuple(str(x) for x in node.attrs['axes'])})")
         self.noncontig.add(node)
+        if node.inputs[0] in getattr(self, "returned_bases", ()):  # the only view of a fresh buffer
+            self.fresh.add(node)
 
     def _lib_reshape(self, node, out, ins):
         # a dim no rule relates to the inputs (the -1 of a reshape of a None dim) is this node's
