@@ -372,7 +372,11 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
                     w(f"{copy} = _rt.copy({name})")
                     name = copy
                 staged.append((var, name))
-            for var, name in staged:
+            for (var, name), (_, val) in zip(staged, p.updates):
+                if _static_shape(self.sym[val]) == tuple(var.shape):
+                    # checked when planned; a check at run time would keep every Variable and
+                    # update value alive to the end of the entry point, across every segment
+                    continue
                 w(f"if {name}.shape != {self.ident(var)}.shape:")
                 w(f"    raise ValueError(\"update of Variable {self.ident(var)} has the wrong shape; no Variable was changed\")")
             for line in self.deferred_gemms:  # in place: only after every check (see _plan_inplace_gemms)
@@ -429,6 +433,11 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
     def _profile_end(self, index):
         self.w(f"_prof[{index}, 0] = _tp")
         self.w(f"_prof[{index}, 1] = _tm.now_ns() - _tp")
+
+
+def _static_shape(sym):
+    """``sym`` as a tuple of ints, or ``None`` when a dim is only known at run time."""
+    return tuple(sym) if all(isinstance(d, (int, np.integer)) for d in sym) else None
 
 
 def _subgraphs_use_blas(steps) -> bool:

@@ -106,7 +106,7 @@ class NumbaLibraryMixin:
         w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
         for i, part in enumerate(node.inputs):
             if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
-                w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {offsets[i + 1]}, {self._cast(part, node.dtype)})")
+                w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {_int64(offsets[i + 1])}, {self._cast(part, node.dtype)})")
                 continue
             idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
             w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
@@ -118,7 +118,7 @@ class NumbaLibraryMixin:
         offsets = self._concat_offsets(refs, ax)
         k = node.attrs["index"]
         if ax == 0:
-            self.w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {offsets[k + 1]})")
+            self.w(f"{out} = _rt.rows({ins[0]}, {_int64(offsets[k])}, {_int64(offsets[k + 1])})")
         else:
             idx = ", ".join(":" if d != ax else f"{offsets[k]}:{offsets[k + 1]}" for d in range(node.ndim))
             self.w(f"{out} = {ins[0]}[{idx}]")
@@ -132,14 +132,19 @@ class NumbaLibraryMixin:
     def _concat_offsets(self, parts, axis) -> list:
         """Names of the running offsets of ``parts`` along ``axis`` (n + 1 of them), written once
         per set of parts: each is the previous one plus one length (linear in n, where a sum
-        of all the lengths before each part was quadratic)."""
+        of all the lengths before each part was quadratic). Offsets known statically are
+        literals: a name would be one more value for numba to carry across segments."""
         key = (tuple(id(p) for p in parts), axis)
         names = self._offsets.get(key)
         if names is None:
             names = ["0"]
             for p in parts:
+                length = self.sym[p][axis]
+                if names[-1].isdigit() and isinstance(length, (int, np.integer)):
+                    names.append(str(int(names[-1]) + int(length)))
+                    continue
                 nxt = self.fresh_name("off")
-                self.w(f"{nxt} = {_int64(names[-1])} + {_int64(self.dim(self.sym[p][axis]))}")
+                self.w(f"{nxt} = {_int64(names[-1])} + {_int64(self.dim(length))}")
                 names.append(nxt)
             self._offsets[key] = names
         return names

@@ -280,3 +280,33 @@ def test_a_different_constant_or_name_is_a_different_graph():
     f3 = sad.function([y], y * 2.0, backend="numba")
     np.testing.assert_array_equal(f2(np.ones(3)), 3.0)
     assert f1._exec.entry is not f2._exec.entry and f1.source != f3.source
+
+
+def test_update_shapes_known_statically_are_not_checked_again_at_run_time():
+    x, y, loss, params = _mlp_step()
+    f = sad.function([x, y], loss, updates=sad.optim.SGD(lr=0.01).updates(loss, params), backend="numba")
+    assert "has the wrong shape" not in f.source  # every update's shape is its Variable's
+    v = sad.Variable(np.zeros(3), name="v")
+    z = sad.placeholder((None,), "float64", name="z")
+    g = sad.function([z], sad.sum(z), updates=[(v, z * 2.0)], backend="numba")
+    assert "update of Variable v has the wrong shape" in g.source  # known only at run time
+    g(np.ones(3))
+    np.testing.assert_array_equal(v.value, [2.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="wrong shape"):
+        g(np.ones(4))
+    np.testing.assert_array_equal(v.value, [2.0, 2.0, 2.0])  # no Variable changed
+
+
+def test_wide_concatenate_of_static_parts_agrees_with_numpy():
+    n = 60  # enough for an entry point split into segments
+    xs = [sad.placeholder((4,), "float64", name=f"x{i}") for i in range(n)]
+    loss = sad.sum(sad.sin(sad.concatenate(xs)) ** 2)
+    outs = [loss] + list(sad.grad(loss, xs))
+    f = sad.function(xs, outs, backend="numba")
+    ref = sad.function(xs, outs, backend="numpy")
+    rng = np.random.default_rng(4)
+    args = [rng.uniform(-1, 1, 4) for _ in range(n)]
+    assert "def entry__seg" in f.source
+    assert "off1 =" not in f.source  # static offsets are literals, not values handed between segments
+    for got, want in zip(f(*args), ref(*args)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
