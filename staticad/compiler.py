@@ -42,9 +42,7 @@ def compile_program(program: Program, backend="numba", options: CompileOptions =
 def plan_for(program: Program, backend) -> object:
     """The plan ``backend`` compiles: optimized and fused, or (``OPTIMIZES`` false) as declared."""
     mod = _backends.get(backend) if isinstance(backend, str) else backend
-    if not mod.OPTIMIZES:
-        return interpreted_plan(program)
-    return make_plan(program, gemm_updates=getattr(mod, "GEMM_UPDATES", False))
+    return make_plan(program) if mod.OPTIMIZES else interpreted_plan(program)
 
 
 def compile_plan(plan, backend, options: CompileOptions = _DEFAULT) -> Executable:

@@ -28,7 +28,6 @@ from .numba_codegen import NumbaCodegen, generate
 NAME = "numba"
 OPTIMIZES = True  # compiles an optimized, fused plan
 REBINDS = True    # a structurally identical program reuses the compiled entry point
-GEMM_UPDATES = True  # lowers gemm_update (passes.gemm_update): make_plan runs that pass
 
 
 def _load_numba_registries_without_scipy():
@@ -253,7 +252,7 @@ class NumbaExecutable(ExecutableBase):
         return self._plan
 
     def _optimize_original(self):
-        self._plan = make_plan(self.original, gemm_updates=GEMM_UPDATES)
+        self._plan = make_plan(self.original)
         self._program = self._plan.program
 
     def step_names(self) -> dict:

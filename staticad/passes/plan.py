@@ -13,16 +13,13 @@ from .fuse import KernelPlan, fuse_elementwise
 from .gemm_update import fuse_gemm_updates
 
 
-def make_plan(program: Program, gemm_updates: bool = False) -> KernelPlan:
-    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels.
-
-    ``gemm_updates``: also :func:`~.gemm_update.fuse_gemm_updates`, for a backend that lowers
-    the ``gemm_update`` op (its module's ``GEMM_UPDATES``)."""
+def make_plan(program: Program) -> KernelPlan:
+    """``program`` optimized (:func:`~staticad.passes.optimize`), its SGD-like weight updates made
+    ``gemm_update`` nodes (:func:`~.gemm_update.fuse_gemm_updates`), fused into loop kernels."""
     optimized, report = optimize(program)
-    if gemm_updates:
-        before = len(optimized.nodes)
-        optimized = fuse_gemm_updates(optimized)
-        report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
+    before = len(optimized.nodes)
+    optimized = fuse_gemm_updates(optimized)
+    report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
     plan = fuse_elementwise(optimized)
     plan.original = program
     plan.pass_report = report
