@@ -44,7 +44,7 @@ def plan_for(program: Program, backend) -> object:
     mod = _backends.get(backend) if isinstance(backend, str) else backend
     if not mod.OPTIMIZES:
         return interpreted_plan(program)
-    return make_plan(program, getattr(mod, "LONG_KERNELS", None), gemm_updates=getattr(mod, "GEMM_UPDATES", False))
+    return make_plan(program, getattr(mod, "LONG_KERNELS", None))
 
 
 def compile_plan(plan, backend, options: CompileOptions = _DEFAULT) -> Executable:

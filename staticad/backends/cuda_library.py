@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import shape as _sh
-from ..ops.linalg import MATMUL
+from ..ops.linalg import GEMM_UPDATE, MATMUL
 from ..ops.shape import index_of
 from .codegen_base import _tuple
 
@@ -100,8 +100,7 @@ class CudaLibraryMixin:
         return "axpy"
 
     def _lib_gemm_update(self, node, out, ins):
-        # the CUDA backend does not ask for the pass that makes this op (passes.gemm_update), so it
-        # only meets one built directly: the tiled matmul into its buffer, then one elementwise pass
+        # the tiled matmul into its buffer, then one elementwise pass (as the unfused update did)
         self._emit_matmul(node)
         name = self.use_axpy()
         self.sig(name, [("i",), ("a", node.dtype), ("f",), ("a", node.dtype)])
@@ -119,7 +118,8 @@ class CudaLibraryMixin:
         w(f"{v} = _host.permuted({src}, {axes!r})")
         w(f"{out}_sh = {v}.shape")
         if node not in self.roots and self.users.get(node) and all(
-                u.op is MATMUL for u, _ in self.users[node]) and node.inputs[0] not in self.strided:
+                u.op is MATMUL or (u.op is GEMM_UPDATE and k > 0) for u, k in self.users[node]) \
+                and node.inputs[0] not in self.strided:
             w(f"{out}_st = {v}.strides  # a strided view: the matmul reads it in place, no copy")
             w(f"{out} = {ins[0]}")
             self.strided.add(node)

@@ -31,7 +31,6 @@ NAME = "numba"
 OPTIMIZES = True  # compiles an optimized, fused plan
 REBINDS = True    # a structurally identical program reuses the compiled entry point
 LONG_KERNELS = interpretable  # kernels of these nodes may pass the fuse cap: they are interpreted
-GEMM_UPDATES = True  # lowers gemm_update (passes.gemm_update): make_plan runs that pass
 
 
 def _load_numba_registries_without_scipy():
@@ -313,7 +312,7 @@ class NumbaExecutable(ExecutableBase):
         return self._plan
 
     def _optimize_original(self):
-        self._plan = make_plan(self.original, LONG_KERNELS, gemm_updates=GEMM_UPDATES)
+        self._plan = make_plan(self.original, LONG_KERNELS)
         self._program = self._plan.program
 
     def step_names(self) -> dict:

@@ -19,8 +19,9 @@ broadcasting can hide in the sum). ``k * x`` is rounded like ``alpha * x`` (same
 value), but BLAS scales the product before rounding it to the dtype, so results may differ
 from the unfused graph in the last bit.
 
-Backends that lower ``gemm_update`` ask for this pass (:func:`~.plan.make_plan`'s
-``gemm_updates``); the numpy backend never runs passes, the CUDA backend does not ask.
+:func:`~.plan.make_plan` runs it for every compiling backend (numba: one GEMM with beta = 1,
+see ``numba_library._lib_gemm_update``; CUDA: its matmul then one elementwise pass); the numpy
+backend runs the graph as declared.
 """
 from __future__ import annotations
 

@@ -13,17 +13,14 @@ from .fuse import KernelPlan, fuse_elementwise
 from .gemm_update import fuse_gemm_updates
 
 
-def make_plan(program: Program, long_ok=None, gemm_updates: bool = False) -> KernelPlan:
-    """``program`` optimized (:func:`~staticad.passes.optimize`) and fused into loop kernels.
-
-    ``long_ok``: the backend's nodes that may form kernels past the cap (see fuse_elementwise).
-    ``gemm_updates``: also :func:`~.gemm_update.fuse_gemm_updates`, for a backend that lowers
-    the ``gemm_update`` op (its module's ``GEMM_UPDATES``)."""
+def make_plan(program: Program, long_ok=None) -> KernelPlan:
+    """``program`` optimized (:func:`~staticad.passes.optimize`), its SGD-like weight updates made
+    ``gemm_update`` nodes (:func:`~.gemm_update.fuse_gemm_updates`), fused into loop kernels
+    (``long_ok``: the backend's nodes that may form kernels past the cap, see fuse_elementwise)."""
     optimized, report = optimize(program)
-    if gemm_updates:
-        before = len(optimized.nodes)
-        optimized = fuse_gemm_updates(optimized)
-        report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
+    before = len(optimized.nodes)
+    optimized = fuse_gemm_updates(optimized)
+    report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
     plan = fuse_elementwise(optimized, long_ok)
     plan.original = program
     plan.pass_report = report

@@ -82,11 +82,9 @@ def test_does_not_fire_outside_updates_or_on_broadcasts_or_zero_rate():
     assert "gemm_update" not in op_counts(after)
 
 
-def test_plan_runs_the_pass_only_when_asked():
+def test_plan_runs_the_pass():
     inputs, outputs, updates, _, _ = _mlp()
-    prog = program(inputs, outputs, updates)
-    assert "gemm_update" not in op_counts(make_plan(prog).program)
-    plan = make_plan(prog, gemm_updates=True)
+    plan = make_plan(program(inputs, outputs, updates))
     assert op_counts(plan.program)["gemm_update"] == 2
     assert plan.pass_report[-1].name == "fuse_gemm_updates"
 
