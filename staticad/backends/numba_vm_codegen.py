@@ -113,11 +113,8 @@ class InterpretedKernelMixin:
             bufs.append(f"{self.ident(m)}.reshape({size})")
         code, consts = _program(k, scalars, self.inline, buf_of, bufs, self.ident)
         c0, k0 = self._vm_append(code, consts)
-        names = ", ".join(self.ident(n) for n in k.members)
-        sinks = ", ".join(self.ident(n) for n in k.sinks)
-        w(f"# {k.name}: interpreted loop (numba_vm) over {shape_t}, program vm_code[{c0}:{c0 + len(code)}] "
-          f"({code[0] + code[1]} instructions, {code[2]} registers)"
-          + (f"; fuses {names}" if names else "") + (f"; reduces into {sinks}" if sinks else ""))
+        w(f"# {k.name} is interpreted (numba_vm): program vm_code[{c0}:{c0 + len(code)}], "
+          f"{code[0] + code[1]} instructions, {code[2]} registers")
         call = (f"_vm.run(vm_code[{c0}:{c0 + len(code)}], vm_consts[{k0}:{k0 + len(consts)}], "
                 f"[{', '.join(bufs)}], {_int64(size)})")
         result = self.fresh_name("r")
@@ -163,7 +160,16 @@ class InterpretedKernelMixin:
             self.args.append(("vm_consts", constant(np.array(self.vm_consts + [0.0], np.float64), name="vm_consts")))
 
     def vm_head(self) -> list:
-        return ["from staticad.backends import numba_vm as _vm"] if hasattr(self, "vm_code") else []
+        # The digest puts the interpreter's text into the cache key of the modules that call it:
+        # their cached code holds the interpreter as compiled when they were (its opcodes too).
+        return [f"from staticad.backends import numba_vm as _vm  # interpreter {_vm_digest()}"] if hasattr(
+            self, "vm_code") else []
+
+
+def _vm_digest() -> str:
+    import hashlib
+    from pathlib import Path
+    return hashlib.sha256(Path(vm.__file__).read_bytes()).hexdigest()[:16]
 
 
 def _int64_tuple_text(D) -> str:
