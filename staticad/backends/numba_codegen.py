@@ -371,8 +371,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
                     copy = self.fresh_name("upd")
                     w(f"{copy} = _rt.copy({name})")
                     name = copy
-                staged.append((var, name))
-            for (var, name), (_, val) in zip(staged, p.updates):
+                staged.append((var, val, name))
+            for var, val, name in staged:  # (in-place GEMM updates are not staged)
                 if _static_shape(self.sym[val]) == tuple(var.shape):
                     # checked when planned; a check at run time would keep every Variable and
                     # update value alive to the end of the entry point, across every segment
@@ -382,7 +382,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             for line in self.deferred_gemms:  # in place: only after every check (see _plan_inplace_gemms)
                 w(line)
             swapped = {self.ident(val) for _, val in p.updates if val in self.swap_of}
-            for var, name in staged:
+            for var, _, name in staged:
                 if name in swapped:
                     continue  # computed in the buffer the caller swaps in
                 if var.ndim == 0:
