@@ -143,6 +143,9 @@ class NumbaExecutable(ExecutableBase):
         # second would find compilation disabled)
         with _COMPILE_LOCK:
             if tuple(sig) not in entry.overloads:  # else another executable of this module compiled it
+                # another executable of this module may have compiled it for other types (e.g. a
+                # read-only constant) and disabled compilation: this signature is compiled explicitly
+                entry.disable_compile(False)
                 entry = self._compile_signature(entry, name, sig)
                 # A call with any other argument types (another dtype, a non-C layout, a read-only
                 # array) is then refused by numba's dispatch (TypeError) instead of compiled anew:

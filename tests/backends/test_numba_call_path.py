@@ -154,3 +154,18 @@ def test_transposed_kernel_results_are_fresh_outputs(case):
     if updates:
         np.testing.assert_allclose(v.value, want[0], rtol=1e-5)
         assert not np.shares_memory(v.value, first[0])
+
+
+def test_one_module_compiled_for_a_second_dtype_by_another_function():
+    """Two graphs whose generated source is the same text but whose constants differ in dtype
+    share one module: the second compiles its own signature (the first disabled compilation)."""
+    results = []
+    for dt in ("float64", "float32"):
+        x = sad.arange(-2, 2, 0.5, dtype=dt)
+        y = sad.sin(x)
+        f = sad.function([], [y, sad.grad(y.sum(), x)], backend="numba")
+        yv, gv = f()
+        assert yv.dtype == np.dtype(dt) and gv.dtype == np.dtype(dt)
+        np.testing.assert_allclose(gv, np.cos(np.arange(-2, 2, 0.5, dtype=dt)), rtol=1e-6)
+        results.append(f.source)
+    assert results[0] == results[1]  # else this test no longer covers the shared module
