@@ -67,12 +67,11 @@ def test_two_processes_compiling_at_once_both_succeed(tmp_path):
         assert "cache_hit" in out
 
 
-def test_cache_dir_is_private(tmp_path):
+def test_cache_dir_is_private(tmp_path, monkeypatch):
     from staticad.backends import cache
     target = tmp_path / "fresh"
-    os.environ["STATICAD_CACHE_DIR"] = str(target)
-    try:
-        assert cache.cache_dir() == target
-        assert (target.stat().st_mode & 0o777) == 0o700
-    finally:
-        del os.environ["STATICAD_CACHE_DIR"]
+    # monkeypatch restores the caller's STATICAD_CACHE_DIR: deleting it sent every later test's
+    # modules to ~/.cache/staticad
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(target))
+    assert cache.cache_dir() == target
+    assert (target.stat().st_mode & 0o777) == 0o700

@@ -14,7 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
-import sys, numpy as np, staticad as sad
+import signal, sys, numpy as np, staticad as sad
+# a shell starts background jobs with SIGINT ignored, and Python then installs no handler: the
+# user's Ctrl-C is what is tested, so take the default
+signal.signal(signal.SIGINT, signal.default_int_handler)
 w = sad.Variable(np.ones(3), name="w")
 x = sad.placeholder((3,), "float64", name="x")
 (y,) = sad.while_loop(lambda v: sad.sum(v) > -1.0, lambda v: [v * 0.5 + x], [x])  # no max_iterations
