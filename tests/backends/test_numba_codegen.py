@@ -389,3 +389,25 @@ def test_two_hundred_independent_outputs():
     assert len(got) == 200
     for i, g in enumerate(got):
         np.testing.assert_allclose(g, args[i % 4] * float(i))
+
+
+def test_wide_function_with_variables_rebinds():
+    """A structurally identical wide function over other Variables reuses the compiled entry
+    point (rebind) and still packs and unpacks: each updates its own Variable."""
+    def make(v):
+        xs = [sad.placeholder((2,), "float64", name=f"x{i}") for i in range(16)]
+        total = sad.sum(sad.concatenate(xs))
+        return sad.function(xs, [x * v for x in xs], updates=[(v, v + total)], backend="numba")
+    v1, v2 = sad.Variable(np.float64(1.0), name="v"), sad.Variable(np.float64(10.0), name="v")
+    f1, f2 = make(v1), make(v2)
+    assert f2.stats["cache_hit"]
+    args = [np.full(2, float(i)) for i in range(16)]
+    got = f2(*args)
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, np.full(2, 10.0 * i))
+    assert float(v2.value) == 10.0 + 2 * sum(range(16)) and float(v1.value) == 1.0
+    f1(*args)
+    assert float(v1.value) == 1.0 + 2 * sum(range(16))
+    with pytest.raises(ValueError, match="x3"):
+        f2(*args[:3], np.ones(3), *args[4:])
+    assert float(v2.value) == 10.0 + 2 * sum(range(16))  # a failing call changes no Variable
