@@ -104,7 +104,12 @@ class Op:
     def shape_only(self, node) -> tuple:
         """Indices of ``node``'s inputs read for their shape only."""
         s = self.shape_only_inputs
-        return tuple(s(node)) if callable(s) else s
+        if not callable(s):
+            return s
+        s = s(node)
+        # a range stays one: ``k in`` it is O(1) (a concatenate's gradient part has every part as
+        # an input read for its shape: a tuple made per input was cubic in the number of parts)
+        return s if isinstance(s, range) else tuple(s)
 
     def __repr__(self):
         return f"Op({self.name})"

@@ -24,7 +24,7 @@ from ..passes.plan import make_plan
 from ..program import Program
 from . import cache as _cache
 from .base import CompileOptions, ExecStats, ExecutableBase
-from .numba_codegen import NumbaCodegen, generate
+from .numba_codegen import NumbaCodegen
 from .numba_vm_codegen import interpretable
 
 NAME = "numba"
@@ -111,9 +111,49 @@ class NumbaExecutable(ExecutableBase):
         self._scalar_outs = [(i, o.dtype) for i, o in enumerate(plan.program.outputs) if o.ndim == 0]
         # the dtype when that is the only output (the per-call path wraps it inline)
         self._only_scalar = self._scalar_outs[0][1] if len(plan.program.outputs) == 1 and self._scalar_outs else None
+        if self._pack_in or self._out_recipe is not None:
+            recipe = self._out_recipe or [("d", i) for i in range(len(plan.program.outputs))]
+            direct = [o for o, r in zip(plan.program.outputs, recipe) if r[0] == "d"]
+            self._scalar_outs = [(j, o.dtype) for j, o in enumerate(direct) if o.ndim == 0]
+            self._only_scalar = None
+            packed = {index for _, _, members, _ in self._pack_in for index, _, _ in members}
+            self._unpacked = [i for i in range(len(plan.program.inputs)) if i not in packed]
+            self._packed_index = [(dtype, [index for index, _, _ in members]) for _, dtype, members, _ in self._pack_in]
+            self._enable_wide()
+
+    # packed inputs and outputs (NumbaCodegen.PACK_MIN): set by _generate
+    _pack_in: list = []
+    _out_recipe = None
 
     def _generate(self, plan):
-        return generate(plan)
+        cg = NumbaCodegen(plan)
+        source = cg.generate()
+        self._pack_in, self._out_recipe = cg.pack_in, cg.out_recipe
+        return source, cg.args, cg.swaps, cg.library_sources()
+
+    def _enable_wide(self):
+        """This executable's entry point takes packed inputs or returns packed outputs: calls go
+        through :meth:`_run_wide` (instance attributes: the per-call path of others is unchanged)."""
+        self.run = self._run_wide
+        self._name_mismatched_shapes = _no_check
+
+    def _run_wide(self, arrays: list, timings=None):
+        """Packs the inputs that travel in one flat buffer per dtype, calls, and gives each packed
+        output as a view of its flat buffer (of this call: fresh, sharing memory with no other output)."""
+        args = [np.concatenate([arrays[i].reshape(-1) for i in idx]) if idx else np.empty(0, dtype)
+                for dtype, idx in self._packed_index]
+        for i in self._unpacked:
+            a = arrays[i]
+            args.append(a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C"))
+        try:
+            outs, _ = NumbaExecutable.run(self, args, timings)
+        except ValueError:
+            NumbaExecutable._name_mismatched_shapes(self, arrays)
+            raise
+        recipe = self._out_recipe
+        if recipe is None:
+            return outs, ()
+        return [outs[r[1]] if r[0] == "d" else outs[r[1]][r[2]:r[3]].reshape(r[4]) for r in recipe], ()
 
     @property
     def cache_hit(self) -> bool:
@@ -292,6 +332,8 @@ class NumbaExecutable(ExecutableBase):
         new._workspaces = []
         if not self.parallel_compiled:  # not the template's stand-in (bound to the template)
             new.entry = self._serial_entry
+        if "run" in self.__dict__:  # bound to the template
+            new._enable_wide()
         # the passes' output for this program's own nodes (the profiler, to_dot and the CLI read
         # it) is recomputed on first use: the template's refers to the template's Variables
         new._program = new._plan = new._names = None
@@ -367,6 +409,10 @@ class NumbaProfilingExecutable(NumbaExecutable):
             timings += [(name, kind, ops, int(start), int(dur))
                         for (name, kind, ops), (start, dur) in zip(self.steps, prof.tolist())]
         return self._as_arrays(outs), ()
+
+
+def _no_check(arrays):
+    """The shape check of a wide executable's inner call (_run_wide checks the caller's arrays)."""
 
 
 def compile_plan(plan: KernelPlan, options: CompileOptions) -> NumbaExecutable:

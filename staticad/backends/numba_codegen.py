@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.linalg import GEMM_UPDATE, MATMUL
-from ..ops.shape import TRANSPOSE
+from ..ops.shape import CONCAT_PART, CONCATENATE, TRANSPOSE
 from ..passes.fuse import KernelPlan, LoopKernel
 from . import cache as _cache
 from .codegen_base import CodegenBase
@@ -22,6 +22,14 @@ from .numba_segments import split as split_function
 from .numba_vm_codegen import InterpretedKernelMixin
 from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
                            _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
+
+# Wide entry points: when at least this many inputs (outputs) have a static shape, those of one
+# dtype travel as one flat buffer (the caller packs the inputs and takes views of the outputs).
+# Each input or output of its own costs numba a parameter or tuple element and a call to type and
+# lower, and a returned tuple of n arrays is quadratic to compile (n=100: 5.6 s, 200: 25 s);
+# adjacent slices of one buffer are then copied by one call (the parts of a concatenate and of
+# its gradient). Fewer than this: one parameter and one returned array each (no per-call packing).
+PACK_MIN = 16
 
 RESERVED = {"np", "math", "_rt", "njit", "entry", "_vm", "vm_code", "vm_consts", "vm_run_par"}
 
@@ -71,6 +79,12 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         # the module's entry point also returns whether a loop wanted threads (see generate);
         # sub-graph functions return (outputs, workspace bytes) only
         self.flag_return = not prefix
+        # packed inputs (see PACK_MIN): [(parameter, dtype, [(input index, flat offset, size)], total)]
+        self.pack_in: list = []
+        self.packed_at: dict = {}  # packed input node -> (parameter, flat offset)
+        # the entry's outputs when some are packed: [("d", index in the returned tuple) or
+        # ("p", index of the buffer in it, start, stop, shape)] per output; None: returned as they are
+        self.out_recipe = None
 
     # --- run-time dims --------------------------------------------------------------------------
     def _dim_read(self, array, axis) -> str:
@@ -136,11 +150,17 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         variables = p.variables()
         variables += [var for var, _ in p.updates if var not in variables]  # write-only targets
         self._collect_args(variables)
+        self._plan_packed_inputs()
         self._plan_inplace_gemms()
         self._plan_swaps()
         body = self.w
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
              f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
+        for pin, _, members, _ in self.pack_in:
+            body(f"# inputs packed in {pin} (views of those read one by one)")
+            for index, off, _ in members:
+                x = p.inputs[index]
+                body(f"{self.ident(x)} = _rt.unflat({pin}, np.int64({off}), {self.shape_arg(self.sym[x])})")
         self._plan_buffer_reuse()
         self._plan_returned_transposes()
         for index, step in enumerate(self.plan.steps):
@@ -157,6 +177,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
             self._profile_begin(len(self.plan.steps), None)
         self.emit_epilogue()
         self.vm_args()
+        if self.pack_in or self.out_recipe is not None:
+            _drop_unread_views(self.w.lines)
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
@@ -167,6 +189,96 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
              if self.flag_return else []) + (
             [f"    _prof = np.zeros(({len(self.profile_steps)}, 2), np.float64)  # [start ns, duration ns] per step"]
             if self.profile else []) + self.w.lines
+
+    # --- packed inputs and outputs (wide entry points) ---------------------------------------
+    def _packable(self, node) -> bool:
+        sym = self.sym.get(node)  # (an unused input has none)
+        return self.flag_return and not self.profile and sym is not None and _static_shape(sym) is not None
+
+    def _plan_packed_inputs(self):
+        """Inputs of a static shape, when at least PACK_MIN: one flat parameter per dtype (two
+        or more inputs of it) instead of one each; the caller copies them in back to back."""
+        p = self.program
+        if not self.flag_return or self.profile:
+            return
+        static = [x for x in p.inputs if x.ndim > 0 and self._packable(x)
+                  and all(isinstance(d, (int, np.integer)) for d in x.shape)]
+        if len(static) < PACK_MIN:
+            return
+        groups: dict = {}
+        for x in static:
+            groups.setdefault(x.dtype, []).append(x)
+        packed_args = []
+        for dtype, xs in groups.items():
+            if len(xs) < 2:
+                continue
+            pin = self.fresh_name("pin_")
+            members, off = [], 0
+            for x in xs:
+                size = int(np.prod(_static_shape(self.sym[x]), dtype=np.int64))
+                self.packed_at[x] = (pin, off)
+                members.append((p.inputs.index(x), off, size))
+                off += size
+            self.pack_in.append((pin, np.dtype(dtype), members, off))
+            packed_args.append((pin, _Packed(dtype, off)))
+        self.args = packed_args + [(a, n) for a, n in self.args if n not in self.packed_at]
+
+    def _flat_source(self, o, stored):
+        """(array name, flat offset) where output ``o``'s elements lie back to back in C order:
+        a concatenate's part (its gradient) is a slice of the C-contiguous array it views."""
+        if o in self.packed_at:
+            return self.packed_at[o]
+        if o.op is CONCAT_PART and o.attrs["axis"] % o.ndim == 0:
+            s = o.inputs[0]
+            sym = _static_shape(self.sym[s])
+            offsets = self._offsets.get((tuple(id(r) for r in o.inputs[1:]), 0))
+            k = o.attrs["index"]
+            if (sym is not None and offsets is not None and offsets[k].isdigit() and o.dtype == s.dtype
+                    and (s in stored or s in self.packed_at or s.op is CONCATENATE)):
+                if s in self.packed_at:
+                    pin, base = self.packed_at[s]
+                    return pin, base + int(offsets[k]) * int(np.prod(sym[1:], dtype=np.int64))
+                return self.ident(s), int(offsets[k]) * int(np.prod(sym[1:], dtype=np.int64))
+        return self.ident(o), 0
+
+    def _packed_outputs(self, nodes, copy) -> list:
+        """The entry's returned names when at least PACK_MIN outputs have a static shape: the
+        other outputs as :meth:`_entry_outputs` returns them, then one flat buffer per dtype of
+        the static ones (``self.out_recipe`` says where each output lies); runs of outputs
+        adjacent in one source array are copied by one call."""
+        direct = [o for o in nodes if not self._packable(o)]
+        outs = self._entry_outputs(direct, copy, pack=False)
+        stored = {m for k in self.plan.kernels for m in k.stored}
+        groups: dict = {}  # dtype -> [(output position, node)]
+        for i, o in enumerate(nodes):
+            if self._packable(o):
+                groups.setdefault(o.dtype, []).append((i, o))
+        recipe = [None] * len(nodes)
+        for j, i in enumerate(i for i, o in enumerate(nodes) if not self._packable(o)):
+            recipe[i] = ("d", j)
+        self.w("# outputs of a static shape: packed, one flat buffer per dtype (the caller views it)")
+        for dtype, members in groups.items():
+            pout = self.fresh_name("pout_")
+            buf = len(outs)
+            outs.append(pout)
+            total = sum(int(np.prod(_static_shape(self.sym[o]), dtype=np.int64)) for _, o in members)
+            self.w(f"{pout} = _rt.empty((np.int64({total}),), np.{np.dtype(dtype).name})")
+            runs, off = [], 0  # [source, source offset, destination offset, size]
+            for i, o in members:
+                shape = _static_shape(self.sym[o])
+                size = int(np.prod(shape, dtype=np.int64))
+                recipe[i] = ("p", buf, off, off + size, tuple(int(d) for d in shape))
+                src, src_off = self._flat_source(o, stored)
+                last = runs[-1] if runs else None
+                if last is not None and last[0] == src and last[1] + last[3] == src_off and src_off > 0:
+                    last[3] += size
+                elif size:
+                    runs.append([src, src_off, off, size])
+                off += size
+            for src, src_off, dst, size in runs:
+                self.w(f"_rt.put_flat({pout}, np.int64({dst}), {src}, np.int64({src_off}), np.int64({size}))")
+        self.out_recipe = recipe
+        return outs
 
     # --- buffer reuse -------------------------------------------------------------------------
     def _plan_buffer_reuse(self):
@@ -394,10 +506,13 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         w(f"return {_tuple(outs)}, ws_used[0]" + (", wants_parallel" if self.flag_return else "")
           + (", _prof" if self.profile else ""))
 
-    def _entry_outputs(self, nodes, copy) -> list:
+    def _entry_outputs(self, nodes, copy, pack=True) -> list:
         """The entry point returns a 0-d output as its value, read here (before any update is
         written in place): boxing a 0-d array cost ~0.7 us of a ~1.2 us scalar call, the caller's
-        ``np.array(value, dtype)`` ~0.2 us. Other outputs as :meth:`_fresh_outputs` returns them."""
+        ``np.array(value, dtype)`` ~0.2 us. Other outputs as :meth:`_fresh_outputs` returns them.
+        Many outputs of a static shape are packed (:meth:`_packed_outputs`)."""
+        if pack and sum(1 for o in nodes if self._packable(o)) >= PACK_MIN:
+            return self._packed_outputs(nodes, copy)
         arrays = iter(self._fresh_outputs([o for o in nodes if o.ndim > 0], copy))
         outs = []
         for o in nodes:
@@ -433,6 +548,37 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
     def _profile_end(self, index):
         self.w(f"_prof[{index}, 0] = _tp")
         self.w(f"_prof[{index}, 1] = _tm.now_ns() - _tp")
+
+
+class _Packed:
+    """The entry-point parameter holding packed inputs of one dtype (flat, back to back)."""
+    op = None
+    ndim = 1
+
+    def __init__(self, dtype, size):
+        self.dtype = np.dtype(dtype)
+        self.shape = (size,)
+
+
+def _drop_unread_views(lines):
+    """Deletes (in place) the top-level statements ``name = _rt.unflat(...)`` / ``_rt.rows(...)``
+    whose name no other line reads: views of packed inputs and of a concatenate's gradient that
+    only packed copies used (each would be a call for numba to type and lower)."""
+    import re
+    view = re.compile(r"^(?:\x00[PS])?    (\w+) = _rt\.(?:unflat|rows)\(")
+    word = re.compile(r"[A-Za-z_]\w*")
+    counts: dict = {}
+    for line in lines:
+        code = line.split("#", 1)[0] if "\"" not in line else line
+        for name in word.findall(code):
+            counts[name] = counts.get(name, 0) + 1
+    keep = []
+    for line in lines:
+        m = view.match(line)
+        if m and counts.get(m.group(1), 0) == 1:
+            continue
+        keep.append(line)
+    lines[:] = keep
 
 
 def _static_shape(sym):

@@ -104,13 +104,44 @@ class NumbaLibraryMixin:
         first = self.sym[node.inputs[0]]
         shape = [offsets[-1] if d == ax else self.dim(first[d]) for d in range(node.ndim)]
         w(f"{out} = _rt.empty({_int64_tuple(shape)}, np.{node.dtype.name})")
+        packed = self._packed_runs(node, offsets) if ax == 0 else {}
         for i, part in enumerate(node.inputs):
+            if i in packed:  # a run of parts adjacent in a packed input: one copy
+                if packed[i] is not None:
+                    w("_rt.put_flat({}, np.int64({}), {}, np.int64({}), np.int64({}))".format(out, *packed[i]))
+                continue
             if ax == 0:  # a cached helper: slice assignment is a lot of code to type and lower
                 w(f"_rt.set_rows({out}, {_int64(offsets[i])}, {_int64(offsets[i + 1])}, {self._cast(part, node.dtype)})")
                 continue
             idx = ", ".join(":" if d != ax else f"{offsets[i]}:{offsets[i + 1]}" for d in range(node.ndim))
             w(f"{out}[{idx}] = {self._cast(part, node.dtype)}")
         self.fresh.add(node)
+
+    def _packed_runs(self, node, offsets) -> dict:
+        """Parts of an axis-0 concatenate that are packed inputs (NumbaCodegen.pack_in) lying
+        back to back: part index -> (destination, packed parameter, source offset, size) for the
+        first of each run, None for the others. Needs static offsets and row size."""
+        packed_at = getattr(self, "packed_at", None)
+        sym = self.sym[node]
+        if not packed_at or not all(isinstance(d, (int, np.integer)) for d in sym[1:]):
+            return {}
+        row = int(np.prod(sym[1:], dtype=np.int64))
+        runs, last = {}, None  # last: [first index, parameter, next source offset]
+        for i, part in enumerate(node.inputs):
+            src = packed_at.get(part) if part.dtype == node.dtype else None
+            if src is None or not (offsets[i].isdigit() and offsets[i + 1].isdigit()):
+                last = None
+                continue
+            size = (int(offsets[i + 1]) - int(offsets[i])) * row
+            if last is not None and last[1] == src[0] and last[2] == src[1]:
+                first = runs[last[0]]
+                runs[last[0]] = (first[0], first[1], first[2], first[3] + size)
+                runs[i] = None
+            else:
+                runs[i] = (int(offsets[i]) * row, src[0], src[1], size)
+                last = [i, src[0], src[1]]
+            last[2] = src[1] + size
+        return runs
 
     def _lib_concat_part(self, node, out, ins):
         refs = node.inputs[1:]

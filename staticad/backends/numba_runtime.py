@@ -270,3 +270,20 @@ def set_rows(out, start, stop, part):
 def rows(a, start, stop):
     """The view ``a[start:stop]``."""
     return a[start:stop]
+
+
+# --- packed inputs and outputs of wide entry points (NumbaCodegen._plan_packing) ----------------
+@njit(**_OPTS)
+def put_flat(out, dst, src, src_off, n):
+    """``out[dst:dst + n]`` = the elements ``src_off:src_off + n`` of ``src`` in C order."""
+    flat = src.ravel()
+    out[dst:dst + n] = flat[src_off:src_off + n]
+
+
+@njit(**_OPTS)
+def unflat(a, off, shape):
+    """The C-contiguous view of ``shape`` at flat offset ``off`` of the 1-d array ``a``."""
+    n = 1
+    for d in shape:
+        n *= d
+    return a[off:off + n].reshape(shape)

@@ -14,6 +14,8 @@ registers.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -78,12 +80,29 @@ class KernelPlan:
 
 def value_inputs(node, sym) -> list:
     """Inputs whose values (not only shapes) a node needs; shapes with node-derived dims count too."""
+    only = node.op.shape_only(node)
+    if not only:
+        return list(node.inputs)
     out = []
     for k, inp in enumerate(node.inputs):
-        if shape_only(node, k) and not any(is_symbol(d) and d[0] == "node" for d in sym[inp]):
+        if k in only and not _node_dims(sym[inp]):
             continue
         out.append(inp)
     return out
+
+
+def _node_dims(s) -> bool:
+    try:
+        return _has_node_dim(s)
+    except TypeError:  # an unhashable symbol
+        return any(is_symbol(d) and d[0] == "node" for d in s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_node_dim(s) -> bool:
+    """Whether the symbolic shape ``s`` has a dim derived from a node (memoized: a concatenate's
+    gradient parts read every part's shape, n * n checks of a few distinct shapes)."""
+    return any(is_symbol(d) and d[0] == "node" for d in s)
 
 
 def fuse_elementwise(program, long_ok=None) -> KernelPlan:

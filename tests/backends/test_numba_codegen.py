@@ -298,7 +298,7 @@ def test_update_shapes_known_statically_are_not_checked_again_at_run_time():
 
 
 def test_wide_concatenate_of_static_parts_agrees_with_numpy():
-    n = 60  # enough for an entry point split into segments
+    n = 60  # enough for packed inputs and outputs (NumbaCodegen: PACK_MIN)
     xs = [sad.placeholder((4,), "float64", name=f"x{i}") for i in range(n)]
     loss = sad.sum(sad.sin(sad.concatenate(xs)) ** 2)
     outs = [loss] + list(sad.grad(loss, xs))
@@ -306,7 +306,108 @@ def test_wide_concatenate_of_static_parts_agrees_with_numpy():
     ref = sad.function(xs, outs, backend="numpy")
     rng = np.random.default_rng(4)
     args = [rng.uniform(-1, 1, 4) for _ in range(n)]
-    assert "def entry__seg" in f.source
-    assert "off1 =" not in f.source  # static offsets are literals, not values handed between segments
+    # the parts are one packed parameter, copied by one call; the gradient's parts one copy out
+    assert "def entry(pin_1, ws)" in f.source and "_rt.set_rows" not in f.source
+    assert "def entry__seg" not in f.source and "_rt.rows(" not in f.source
+    assert "off1 =" not in f.source  # static offsets are literals
     for got, want in zip(f(*args), ref(*args)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.fixture(scope="module")
+def wide_function():
+    """20 float64 (3,) inputs, 2 float32 (2, 2) inputs and one of a run-time shape; outputs of
+    mixed dtypes and shapes: 0-d, inputs themselves (twice), one output twice, run-time shaped."""
+    n = 20
+    xs = [sad.placeholder((3,), "float64", name=f"x{i}") for i in range(n)]
+    ys = [sad.placeholder((2, 2), "float32", name=f"y{i}") for i in range(2)]
+    z = sad.placeholder((None,), "float64", name="z")
+    c = sad.concatenate(xs)
+    loss = sad.sum(sad.sin(c) ** 2)
+    outs = ([loss, sad.sum(z), xs[0], xs[0], c, c, ys[1], sad.transpose(ys[0]) * 2.0, z * 2.0]
+            + list(sad.grad(loss, xs)) + [x * 3.0 for x in xs[:10]])
+    f = sad.function(xs + ys + [z], outs, backend="numba")
+    ref = sad.function(xs + ys + [z], outs, backend="numpy")
+    rng = np.random.default_rng(7)
+    args = ([rng.uniform(-1, 1, 3) for _ in range(n)]
+            + [rng.uniform(-1, 1, (2, 2)).astype(np.float32) for _ in range(2)] + [rng.uniform(-1, 1, 5)])
+    return f, ref, args
+
+
+def test_wide_function_packs_inputs_and_outputs_and_agrees_with_numpy(wide_function):
+    f, ref, args = wide_function
+    assert "pin_" in f.source and "pout_" in f.source
+    got, want = f(*args), ref(*args)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-12)
+    # a non-contiguous and a read-only input are accepted
+    odd = list(args)
+    odd[1] = np.arange(6.0)[::2]
+    odd[21] = np.asfortranarray(args[21])
+    odd[21].flags.writeable = False
+    for g, w in zip(f(*odd), ref(*odd)):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-12)
+
+
+def test_wide_function_outputs_are_fresh_and_independent(wide_function):
+    f, _, args = wide_function
+    kept = [a.copy() for a in args]
+    first = f(*args)
+    second = f(*args)
+    for i, a in enumerate(first):
+        for b in first[i + 1:]:
+            assert not np.shares_memory(a, b)
+        for x in args:
+            assert not np.shares_memory(a, x)
+        assert not np.shares_memory(a, second[i])
+    first[2][...] = 99.0  # an output that is an input: the input and the other copy are untouched
+    np.testing.assert_array_equal(args[0], kept[0])
+    np.testing.assert_array_equal(first[3], kept[0])
+    assert first[0].shape == () and first[1].shape == ()
+
+
+def test_wide_function_bad_input_is_a_clear_error(wide_function):
+    f, _, args = wide_function
+    bad = list(args)
+    bad[3] = np.ones(4)
+    with pytest.raises(ValueError, match="x3"):
+        f(*bad)
+    bad = list(args)
+    bad[22] = np.ones((2, 2))
+    with pytest.raises((ValueError, TypeError)):
+        f(*bad)
+
+
+def test_two_hundred_independent_outputs():
+    xs = [sad.placeholder((2,), "float64", name=f"x{i}") for i in range(4)]
+    outs = [xs[i % 4] * float(i) for i in range(200)]
+    f = sad.function(xs, outs, backend="numba")
+    args = [np.arange(2.0) + i for i in range(4)]
+    got = f(*args)
+    assert len(got) == 200
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, args[i % 4] * float(i))
+
+
+def test_wide_function_with_variables_rebinds():
+    """A structurally identical wide function over other Variables reuses the compiled entry
+    point (rebind) and still packs and unpacks: each updates its own Variable."""
+    def make(v):
+        xs = [sad.placeholder((2,), "float64", name=f"x{i}") for i in range(16)]
+        total = sad.sum(sad.concatenate(xs))
+        return sad.function(xs, [x * v for x in xs], updates=[(v, v + total)], backend="numba")
+    v1, v2 = sad.Variable(np.float64(1.0), name="v"), sad.Variable(np.float64(10.0), name="v")
+    f1, f2 = make(v1), make(v2)
+    assert f2.stats["cache_hit"]
+    args = [np.full(2, float(i)) for i in range(16)]
+    got = f2(*args)
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, np.full(2, 10.0 * i))
+    assert float(v2.value) == 10.0 + 2 * sum(range(16)) and float(v1.value) == 1.0
+    f1(*args)
+    assert float(v1.value) == 1.0 + 2 * sum(range(16))
+    with pytest.raises(ValueError, match="x3"):
+        f2(*args[:3], np.ones(3), *args[4:])
+    assert float(v2.value) == 10.0 + 2 * sum(range(16))  # a failing call changes no Variable
