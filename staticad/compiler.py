@@ -56,10 +56,17 @@ def plan_for(program: Program, backend, equal_dims=()) -> object:
 
 def equal_dim_groups(program: Program) -> tuple:
     """The ``None`` dims of placeholders that broadcast together, as groups of ``(input index,
-    axis)`` (each sorted, first member the canonical one): what a specialised plan takes as equal."""
+    axis)`` (each sorted, first member the canonical one; overlapping groups merged): what a
+    specialised plan takes as equal."""
     from .backends.shape_check import input_groups
-    groups = {tuple(sorted((i, ax) for i, ax, _ in g)) for g in input_groups(program)}
-    return tuple(sorted(groups))
+    merged: list = []  # overlapping groups ({a, b} and {a, b, c}) are one: equality is transitive
+    for g in input_groups(program):
+        dims = {(i, ax) for i, ax, _ in g}
+        for other in [m for m in merged if m & dims]:
+            merged.remove(other)
+            dims |= other
+        merged.append(dims)
+    return tuple(sorted(tuple(sorted(m)) for m in merged))
 
 
 class SpecializedExecutable:
