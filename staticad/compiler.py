@@ -91,6 +91,7 @@ class SpecializedExecutable:
         self._pairs = tuple((g[0][0], g[0][1], i, a) for g in groups for i, a in g[1:])
         self._lock = threading.Lock()
         self._spec_run = spec.run
+        self._input_groups = None  # shape_check's groups (named), for the calls with other dims
 
     def matches(self, arrays) -> bool:
         """Whether ``arrays`` have equal sizes in every group (the specialised plan applies)."""
@@ -102,7 +103,8 @@ class SpecializedExecutable:
     def run(self, arrays, timings=None):
         for i0, a0, i, a in self._pairs:
             if arrays[i0].shape[a0] != arrays[i].shape[a]:
-                return self.general_executable(arrays).run(arrays, timings)
+                general = self.general  # once compiled, it checks (and names) the dims itself
+                return (general if general is not None else self.general_executable(arrays)).run(arrays, timings)
         return self._spec_run(arrays, timings)
 
     def general_executable(self, arrays=None):
@@ -110,7 +112,9 @@ class SpecializedExecutable:
         dims are checked first (a mismatch is the general plan's error, without compiling it)."""
         if arrays is not None:
             from .backends.shape_check import check, input_groups
-            check(input_groups(self._program), arrays)
+            if self._input_groups is None:
+                self._input_groups = input_groups(self._program)
+            check(self._input_groups, arrays)
         general = self.general
         if general is None:
             with self._lock:

@@ -55,7 +55,7 @@ def test_updates_agree_and_a_failing_call_changes_no_variable(backend):
         np.testing.assert_allclose(w.value, rw.value, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(b.value, rb.value, rtol=2e-5, atol=1e-6)
     before = (w.value.copy(), b.value.copy())
-    with pytest.raises(ValueError, match=r"x dim 0 vs y dim 0.*input 'x' has shape \(5, 1\)"):
+    with pytest.raises(ValueError, match=r"shapes are incompatible at run time: x dim 0 vs y dim 0"):
         f(*_data(5, 3, "float32"))
     np.testing.assert_array_equal(w.value, before[0])
     np.testing.assert_array_equal(b.value, before[1])
