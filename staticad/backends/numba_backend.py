@@ -84,6 +84,7 @@ class NumbaExecutable(ExecutableBase):
         self.options = options
         self.original = plan.original if plan.original is not None else plan.program
         self._program, self._plan = plan.program, plan
+        self.equal_dims = plan.equal_dims  # a rebound executable's plan is made with the same assumption
         self.module_source, self.args, swaps, self.library_sources = self._generate(plan)
         self.stats = ExecStats(NAME, len(plan.program.nodes), len(plan.kernels), plan.fused_ops, False,
                                list(plan.pass_report))
@@ -357,7 +358,7 @@ class NumbaExecutable(ExecutableBase):
         return self._plan
 
     def _optimize_original(self):
-        self._plan = make_plan(self.original, LONG_KERNELS)
+        self._plan = make_plan(self.original, LONG_KERNELS, self.equal_dims)
         self._program = self._plan.program
 
     def step_names(self) -> dict:

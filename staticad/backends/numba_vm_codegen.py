@@ -94,7 +94,8 @@ class InterpretedKernelMixin:
             return False  # (sub-graph functions are not given the program arrays)
         # one float dtype in registers and arrays; booleans live in registers only
         dtypes = {n.dtype for n in k.members if n.dtype != _BOOL} | {s.inputs[0].dtype for s in k.sinks}
-        dtypes |= {o.dtype for o in k.operands}
+        # a boolean scalar operand (e.g. ``s == 0`` computed before the loop) is a 0.0/1.0 register
+        dtypes |= {o.dtype for o in k.operands if not (o.dtype == _BOOL and o in scalars)}
         if (len(dtypes) != 1 or any(a["array"] for a in accs.values()) or not (arrays or k.stored)
                 or any(m.dtype == _BOOL for m in k.stored)):
             return False
@@ -111,7 +112,7 @@ class InterpretedKernelMixin:
         for m in k.stored:
             buf_of[m] = len(bufs)
             bufs.append(f"{self.ident(m)}.reshape({size})")
-        code, consts = _program(k, scalars, self.inline, buf_of, bufs, self.ident)
+        code, consts = _program(k, scalars, self.inline, buf_of, bufs, self.ident, next(iter(dtypes)))
         c0, k0 = self._vm_append(code, consts)
         w(f"# {k.name} is interpreted (numba_vm): program vm_code[{c0}:{c0 + len(code)}], "
           f"{code[0] + code[1]} instructions, {code[2]} registers")
@@ -176,8 +177,9 @@ def _int64_tuple_text(D) -> str:
     return _tuple(_int64(d) if d.isdigit() else d for d in D)
 
 
-def _program(k, scalars, inline, buf_of, bufs, ident):
-    """``k`` as interpreter instructions: ``(code, consts)`` (see :mod:`.numba_vm`)."""
+def _program(k, scalars, inline, buf_of, bufs, ident, dtype="float64"):
+    """``k`` as interpreter instructions: ``(code, consts)`` (see :mod:`.numba_vm`); ``dtype``:
+    the float dtype of its registers and arrays."""
     nodes = list(k.members) + list(k.sinks)
     last = {}
     for idx, n in enumerate(nodes):
@@ -210,7 +212,9 @@ def _program(k, scalars, inline, buf_of, bufs, ident):
                     pin(i, vm.CONST, len(consts) - 1)
                 else:
                     buf_of[i] = len(bufs)
-                    bufs.append(f"_rt.contiguous_reshape({ident(i)}, (np.int64(1),))")
+                    buf = f"_rt.contiguous_reshape({ident(i)}, (np.int64(1),))"
+                    # a boolean scalar as 0.0/1.0 (the buffers are of the registers' dtype)
+                    bufs.append(f"{buf}.astype(np.{np.dtype(dtype).name})" if i.dtype == _BOOL else buf)
                     pin(i, vm.SCALAR, buf_of[i])
     sinks = {s: t for t, s in enumerate(k.sinks)}
     stored = set(k.stored)

@@ -68,6 +68,7 @@ class KernelPlan:
     original: object = None
     pass_report: list = field(default_factory=list)
     subplans: dict = field(default_factory=dict, repr=False)
+    equal_dims: tuple = ()  # input dims taken as equal (see passes.plan.make_plan)
 
     @property
     def kernels(self) -> list:

@@ -11,19 +11,26 @@ from ..program import Program
 from . import PassStat, optimize
 from .fuse import KernelPlan, fuse_elementwise
 from .gemm_update import fuse_gemm_updates
+from .symshape import assuming_equal
 
 
-def make_plan(program: Program, long_ok=None) -> KernelPlan:
+def make_plan(program: Program, long_ok=None, equal_dims=()) -> KernelPlan:
     """``program`` optimized (:func:`~staticad.passes.optimize`), its SGD-like weight updates made
     ``gemm_update`` nodes (:func:`~.gemm_update.fuse_gemm_updates`), fused into loop kernels
-    (``long_ok``: the backend's nodes that may form kernels past the cap, see fuse_elementwise)."""
-    optimized, report = optimize(program)
-    before = len(optimized.nodes)
-    optimized = fuse_gemm_updates(optimized)
-    report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
-    plan = fuse_elementwise(optimized, long_ok)
+    (``long_ok``: the backend's nodes that may form kernels past the cap, see fuse_elementwise).
+
+    ``equal_dims``: groups of ``(input index, axis)`` whose run-time sizes the plan takes as equal
+    (:func:`~.symshape.assuming_equal`); only correct for calls where they are (the caller checks,
+    see :class:`staticad.compiler.SpecializedExecutable`)."""
+    with assuming_equal(program, equal_dims):
+        optimized, report = optimize(program)
+        before = len(optimized.nodes)
+        optimized = fuse_gemm_updates(optimized)
+        report.append(PassStat("fuse_gemm_updates", before, len(optimized.nodes)))
+        plan = fuse_elementwise(optimized, long_ok)
     plan.original = program
     plan.pass_report = report
+    plan.equal_dims = tuple(equal_dims)
     return plan
 
 

@@ -143,10 +143,12 @@ def test_fused_trig_fast_path_falls_back_per_block(op):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-5)
 
 
-def test_linear_regression_step_is_two_passes_and_broadcasts_right():
-    """x @ w + b (over x's rows) is recomputed inside the loss kernel (over bcast(x, y)) instead
-    of being stored; the degenerate matmuls became elementwise work. Values agree with numpy
-    also when x's rows broadcast against y's (one row of x)."""
+def test_linear_regression_step_is_one_pass_when_rows_agree_and_broadcasts_right():
+    """x @ w + b - y with x's and y's ``None`` rows: the plan specialised for equal row counts is
+    one loop with scalar accumulators (no per-row array stored); the general plan (x's rows
+    broadcast against y's), compiled on the first call that needs it, recomputes x @ w + b inside
+    the loss kernel (over bcast(x, y)) instead of storing it. The degenerate matmuls became
+    elementwise work in both. Values agree with numpy either way (one row of x, one row of y)."""
     w = sad.Variable(np.array([[0.5]], np.float32), name="w")
     b = sad.Variable(np.array([[-1.0]], np.float32), name="b")
     x = sad.placeholder((None, 1), "float32", name="x")
@@ -157,13 +159,18 @@ def test_linear_regression_step_is_two_passes_and_broadcasts_right():
     ref = sad.function([x, y], outs, backend="numpy")
     assert not any(getattr(s, "op", None) is not None and s.op.name == "matmul" for s in f._exec.plan.steps)
     full = [k for k in f._exec.plan.kernels if len(k.sym) == 2 and k.sym[0] != 1]
-    assert len(full) == 2 and not any(m.op.name == "add" for k in full for m in k.stored)
+    assert len(full) == 1 and not full[0].stored
+    assert f._exec.general is None  # not compiled until a call has other row counts
     rng = np.random.default_rng(0)
     for nx_, ny in [(1000, 1000), (1, 500), (300, 1)]:
         X = rng.standard_normal((nx_, 1)).astype(np.float32)
         Y = rng.standard_normal((ny, 1)).astype(np.float32)
         for got, want in zip(f(X, Y), ref(X, Y)):
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    general = f._exec.general.plan
+    assert not any(getattr(s, "op", None) is not None and s.op.name == "matmul" for s in general.steps)
+    full = [k for k in general.kernels if len(k.sym) == 2 and k.sym[0] != 1]
+    assert len(full) == 2 and not any(m.op.name == "add" for k in full for m in k.stored)
 
 
 def test_updates_are_double_buffered_and_shared_variables_stay_consistent():

@@ -178,3 +178,20 @@ def test_threads_change_no_result_bit(interpret_all):
         np.testing.assert_array_equal(s, t)
     ref = sad.function([x], [h, loss, sad.grad(loss, x)], backend="numpy")(a)
     _check(threaded, ref, "float32")
+
+
+def test_boolean_scalar_operands_are_interpreted(interpret_all):
+    """A boolean computed before the loop (``s == 0`` of a 0-d input, from power's gradient)
+    is a 0.0/1.0 register: the kernel reading it is still interpreted."""
+    x = sad.placeholder((None, 3), "float64", name="x")
+    s = sad.placeholder((), "float64", name="s")
+    y = sad.where(s == 0.0, x * 2.0, sad.exp(x) - s)
+    f, got, ref = _both([x, s], [y, sad.sum(y)], np.linspace(-1, 1, 60).reshape(20, 3), np.asarray(0.5))
+    assert "_vm.run(" in f.source
+    k = next(k for k in f._exec.plan.kernels if k.sym)
+    assert any(o.dtype == bool and o.ndim == 0 for o in k.operands)
+    _check(got, ref, "float64")
+    ref_f = sad.function([x, s], [y, sad.sum(y)], backend="numpy")
+    for sv in (0.0, 1.5):
+        for g, r in zip(f(np.ones((4, 3)), np.asarray(sv)), ref_f(np.ones((4, 3)), np.asarray(sv))):
+            np.testing.assert_allclose(g, r, rtol=1e-12)
