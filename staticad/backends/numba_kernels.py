@@ -21,7 +21,8 @@ import keyword
 import numpy as np
 
 from ..passes.fuse import LoopKernel
-from .numba_source import _PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal
+from .numba_source import (_PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal,
+                           parallel_min)
 
 # the loops a kernel function can be: a flat 1-D loop over contiguous operands (vectorized by
 # LLVM), the same on threads, or a loop nest with broadcasting indices
@@ -148,13 +149,15 @@ class KernelLibraryMixin:
                 w(f"{a['name']}_f = {a['name']}.reshape({size})")
         parallel = self.parallel_ok and all(s.op.reduction.combine in ("sum", "prod") for s in k.sinks)
         call = lambda loop: self._call_kernel(k, loop, arrays, arr_name, scalars, accs, D)  # noqa: E731
-        if not (parallel and (static is None or static >= self.PARALLEL_MIN)):
+        threshold = parallel_min(m.op for m in k.nodes())
+        if not (parallel and (static is None or static >= threshold)):
             call(FLAT)
             return
         self.uses_prange = True
+        limit = "PARALLEL_MIN" if threshold == self.PARALLEL_MIN else str(threshold)
         w.only = _PAR_ONLY  # a known size gets only the loop it takes
         if static is None:
-            w(f"if {size} >= PARALLEL_MIN:")
+            w(f"if {size} >= {limit}:")
             w.indent += 1
         call(FLAT_PAR)
         if static is None:
@@ -165,7 +168,7 @@ class KernelLibraryMixin:
             w.indent -= 1
         w.only = _SERIAL_ONLY
         if static is None:
-            w(f"if {size} >= PARALLEL_MIN:")
+            w(f"if {size} >= {limit}:")
             w("    wants_parallel = True")
         else:
             w("wants_parallel = True")

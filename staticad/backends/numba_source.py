@@ -10,6 +10,18 @@ from .codegen_base import _tuple, _Writer, literal, member_template  # noqa: F40
 
 BLOCK = 4096
 PARALLEL_MIN = 1 << 17
+# Threads pay for themselves by work, not by elements: a kernel of math calls (exp, sin, tanh...)
+# costs ~10x an add per element, so its loop goes to threads at fewer elements. ``parallel_min``
+# scales PARALLEL_MIN by a kernel's cost per element, down to PARALLEL_MIN_FLOOR (chain d/dx
+# sum(...sin, exp, tanh...) float32, 2 threads: n=1e5 went from 274 us serial to ~150 us).
+PARALLEL_MIN_FLOOR = 1 << 14
+_PLAIN_COST, _MATH_COST = 1, 8  # per element and op; PARALLEL_MIN is for kernels of cost <= 4
+
+
+def parallel_min(ops) -> int:
+    """Elements from which a flat loop of ``ops`` (the kernel's member ops) runs on threads."""
+    cost = sum(_MATH_COST if op.extra.get("vector_math") else _PLAIN_COST for op in ops)
+    return max(PARALLEL_MIN_FLOOR, PARALLEL_MIN * 4 // max(cost, 4))
 INLINE_MAX = 4096  # static loop sizes up to this keep their loop nest (no flat variant)
 
 

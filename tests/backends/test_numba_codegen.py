@@ -78,6 +78,27 @@ def test_large_flat_kernels_run_in_parallel_blocks_and_sum_accurately():
     np.testing.assert_allclose(small[2], np.sum(v[:1000]), rtol=1e-13)
 
 
+def test_math_heavy_kernels_go_to_threads_at_fewer_elements_with_the_same_bits():
+    from staticad.backends.numba_source import PARALLEL_MIN_FLOOR, parallel_min
+    from staticad.ops.elementwise import ADD, EXP, SIN, TANH
+    assert parallel_min([ADD, ADD]) == numba_codegen.PARALLEL_MIN  # cheap loops: the old threshold
+    heavy = parallel_min([SIN, EXP, TANH] + [ADD] * 10)
+    assert PARALLEL_MIN_FLOOR <= heavy < numba_codegen.PARALLEL_MIN // 4
+    x = sad.placeholder((None,), "float32", name="x")
+    loss = sad.sum(sad.tanh(x) + sad.exp(-x * x) * sad.sin(x))
+    f = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    limit = parallel_min(m.op for k in f._exec.plan.kernels for m in k.nodes())
+    assert f"if n_x_1 >= {limit}:" in f.source and limit < numba_codegen.PARALLEL_MIN
+    v = np.random.default_rng(4).uniform(-3, 3, limit + 4096 * 2 + 7).astype(np.float32)
+    one = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    serial = [one(v[k:k + 4000]) for k in range(0, len(v), 4000)]  # below the limit: serial
+    f(v)  # above it: the first call asks for the threaded entry point, later calls take it
+    threaded = f(v)
+    assert f._exec.parallel_compiled
+    np.testing.assert_array_equal(threaded[1], np.concatenate([g for _, g in serial]))
+    np.testing.assert_allclose(threaded[0], sum(float(l) for l, _ in serial), rtol=1e-5)
+
+
 def test_no_threads_beside_blas():
     x = sad.placeholder((None, 4), "float64", name="x")
     w = sad.constant(np.ones((4, 2)))
