@@ -101,11 +101,10 @@ class SpecializedExecutable:
         return True
 
     def run(self, arrays, timings=None):
-        for i0, a0, i, a in self._pairs:
-            if arrays[i0].shape[a0] != arrays[i].shape[a]:
-                general = self.general  # once compiled, it checks (and names) the dims itself
-                return (general if general is not None else self.general_executable(arrays)).run(arrays, timings)
-        return self._spec_run(arrays, timings)
+        if self.matches(arrays):
+            return self._spec_run(arrays, timings)
+        general = self.general  # once compiled, it checks (and names) the dims itself
+        return (general if general is not None else self.general_executable(arrays)).run(arrays, timings)
 
     def general_executable(self, arrays=None):
         """The executable of the general plan (compiled on first use). With ``arrays``: their

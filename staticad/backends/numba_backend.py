@@ -150,9 +150,7 @@ class NumbaExecutable(ExecutableBase):
         output as a view of its flat buffer (of this call: fresh, sharing memory with no other output)."""
         args = [np.concatenate([arrays[i].reshape(-1) for i in idx]) if idx else np.empty(0, dtype)
                 for dtype, idx in self._packed_index]
-        for i in self._unpacked:
-            a = arrays[i]
-            args.append(a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C"))
+        args += [arrays[i] for i in self._unpacked]  # others are conformed as usual (_run_conformed)
         try:
             outs, _ = NumbaExecutable.run(self, args, timings)
         except ValueError:
@@ -242,13 +240,9 @@ class NumbaExecutable(ExecutableBase):
                 args = arrays + self._constants
         else:
             args = arrays
-        if timings is not None:
-            return self._run_timed(arrays, args, timings)
         pool = self._workspaces
-        try:
-            ws = pool.pop()
-        except IndexError:
-            ws = _NO_WORKSPACE
+        ws = pool.pop() if pool else _NO_WORKSPACE
+        t0 = now_ns() if timings is not None else 0
         try:
             outs, need, wants_parallel = self.entry(*args, ws)
         except TypeError:
@@ -258,6 +252,9 @@ class NumbaExecutable(ExecutableBase):
             pool.append(ws)
             self._name_mismatched_shapes(arrays)
             raise
+        if timings is not None:  # the profiling build times the whole native call as one step
+            dt = now_ns() - t0
+            timings.append(("entry", "entry", f"{self.stats.kernels} kernels, {self.stats.fused_ops} fused ops", t0, dt))
         pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
         if wants_parallel and not self.parallel_compiled:
             self.entry = self._parallel_on_next_call
@@ -269,28 +266,6 @@ class NumbaExecutable(ExecutableBase):
             outs = self._as_arrays(outs)
         return outs, ()
 
-    def _run_timed(self, arrays, args, timings):
-        """This build times the whole native call as one step (the profiling build, each step)."""
-        pool = self._workspaces
-        ws = pool.pop() if pool else _NO_WORKSPACE
-        t0 = now_ns()
-        try:
-            outs, need, wants_parallel = self.entry(*args, ws)
-        except TypeError:
-            pool.append(ws)
-            return self._run_conformed(arrays, timings)
-        except ValueError:
-            pool.append(ws)
-            self._name_mismatched_shapes(arrays)
-            raise
-        t1 = now_ns()
-        pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
-        if wants_parallel and not self.parallel_compiled:
-            self.entry = self._parallel_on_next_call
-        self.swap_in(self._swapped, self._spares)
-        timings.append(("entry", "entry", f"{self.stats.kernels} kernels, {self.stats.fused_ops} fused ops", t0, t1 - t0))
-        return self._as_arrays(outs), ()
-
     def _run_conformed(self, arrays, timings):
         """The call again with C-contiguous, writeable copies of the inputs that are not (views,
         transposes, read-only arrays): what the entry point's type dispatch refused. Re-raises
@@ -299,7 +274,8 @@ class NumbaExecutable(ExecutableBase):
                      for a in arrays]
         if all(a is b for a, b in zip(conformed, arrays)):
             raise
-        return self.run(conformed, timings)
+        # the class's run: a wide executable's own (an instance attribute) would pack them again
+        return type(self).run(self, conformed, timings)
 
     def _as_arrays(self, outs) -> tuple:
         """The entry point's outputs with its 0-d values as fresh 0-d arrays."""

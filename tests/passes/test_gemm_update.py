@@ -126,42 +126,43 @@ def test_numba_update_value_that_is_also_an_output():
     np.testing.assert_allclose(w.value, want, rtol=1e-12)
 
 
-def test_failing_call_leaves_the_variable_unchanged():
+def _update_inputs():
+    """w (3, 2) and the placeholders of ``w - 0.5 * (a @ b)`` plus two of run-time length."""
     w = sad.Variable(np.arange(6.0, dtype=np.float32).reshape(3, 2), name="w")
     a = sad.placeholder((3, 4), "float32", name="a")
     b = sad.placeholder((4, 2), "float32", name="b")
     u = sad.placeholder((None,), "float32", name="u")
     v = sad.placeholder((None,), "float32", name="v")
+    return w, a, b, u, v
+
+
+def _failing_call_changes_nothing(f, w):
+    """u, v of different lengths make the call fail: w keeps its value; then a call that works."""
+    av, bv = RNG.standard_normal((3, 4)).astype(np.float32), RNG.standard_normal((4, 2)).astype(np.float32)
+    before = w.value.copy()
+    with pytest.raises(ValueError):
+        f(av, bv, np.ones(3, np.float32), np.ones(2, np.float32))
+    np.testing.assert_array_equal(w.value, before)
+    f(av, bv, np.ones(3, np.float32), np.ones(3, np.float32))
+    np.testing.assert_allclose(w.value, before - 0.5 * (av @ bv), rtol=1e-5, atol=1e-6)
+
+
+def test_failing_call_leaves_the_variable_unchanged():
+    w, a, b, u, v = _update_inputs()
     new = w - 0.5 * (a @ b)
     # the failing broadcast reads the fused update, so it runs after the GEMM wrote its buffer
     out = (sad.sum(new) + u) + v
     f = sad.function([a, b, u, v], out, updates=[(w, new)])
     assert "_rt.gemm_update(" in f.source
-    av, bv = RNG.standard_normal((3, 4)).astype(np.float32), RNG.standard_normal((4, 2)).astype(np.float32)
-    before = w.value.copy()
-    with pytest.raises(ValueError):
-        f(av, bv, np.ones(3, np.float32), np.ones(2, np.float32))
-    np.testing.assert_array_equal(w.value, before)
-    f(av, bv, np.ones(3, np.float32), np.ones(3, np.float32))
-    np.testing.assert_allclose(w.value, before - 0.5 * (av @ bv), rtol=1e-5, atol=1e-6)
+    _failing_call_changes_nothing(f, w)
 
 
 def test_failing_call_leaves_an_in_place_update_unchanged():
     # nothing else reads the new w: the GEMM accumulates into w's own storage, in the epilogue
-    w = sad.Variable(np.arange(6.0, dtype=np.float32).reshape(3, 2), name="w")
-    a = sad.placeholder((3, 4), "float32", name="a")
-    b = sad.placeholder((4, 2), "float32", name="b")
-    u = sad.placeholder((None,), "float32", name="u")
-    v = sad.placeholder((None,), "float32", name="v")
+    w, a, b, u, v = _update_inputs()
     f = sad.function([a, b, u, v], (sad.sum(a) + u) + v, updates=[(w, w - 0.5 * (a @ b))])
     assert "accumulated into in the epilogue" in f.source
-    av, bv = RNG.standard_normal((3, 4)).astype(np.float32), RNG.standard_normal((4, 2)).astype(np.float32)
-    before = w.value.copy()
-    with pytest.raises(ValueError):
-        f(av, bv, np.ones(3, np.float32), np.ones(2, np.float32))
-    np.testing.assert_array_equal(w.value, before)
-    f(av, bv, np.ones(3, np.float32), np.ones(3, np.float32))
-    np.testing.assert_allclose(w.value, before - 0.5 * (av @ bv), rtol=1e-5, atol=1e-6)
+    _failing_call_changes_nothing(f, w)
 
 
 def test_products_of_variables_updated_in_place_read_their_old_values():
