@@ -244,6 +244,31 @@ def test_outputs_nested_and_dict(backend):
     np.testing.assert_allclose(d["pair"][1], [3.0, 4.0])
 
 
+def test_a_call_leaves_no_reference_cycles(backend):
+    """Outputs the caller drops are freed at once, not when the cyclic garbage collector runs:
+    a reference cycle per call (the result builder was a recursive closure) kept every output
+    array alive until then, so each call faulted in fresh memory and memory grew meanwhile."""
+    import gc
+    import weakref
+    x = sad.placeholder((None,), name="x")
+    w = sad.Variable(np.ones(3, np.float32), name="w_cycles")
+    loss = (x * w).sum()
+    f = sad.function([x], [loss, {"g": sad.grad(loss, x), "pair": (x * 2, w)}], backend=backend,
+                     updates={w: w - 0.1 * sad.grad(loss, w)})
+    a = np.arange(3.0, dtype=np.float32)
+    f(a)  # first call: compiles, may allocate caches
+    gc.collect()
+    gc.disable()
+    try:
+        res = f(a)
+        ref = weakref.ref(res[1]["g"])
+        del res
+        assert ref() is None
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 def test_outputs_none_with_updates(backend):
     v = sad.Variable(np.float32(1.0), name="v")
     f = sad.function([], None, updates=[(v, v * 3)], backend=backend)
