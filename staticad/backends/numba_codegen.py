@@ -20,7 +20,7 @@ from .numba_kernels import KernelLibraryMixin
 from .numba_library import NumbaLibraryMixin
 from .numba_segments import split as split_function
 from .numba_vm_codegen import InterpretedKernelMixin
-from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
+from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, VECTOR_HINT, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
                            _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
 
 # Wide entry points: when at least this many inputs (outputs) have a static shape, those of one
@@ -182,6 +182,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         return [
             '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
+            VECTOR_HINT,
             ("    ws_used = _rt.ws_counter()  # [bytes of the workspace (internal buffers) this call needs]"
              if any("ws_used" in l and not l.lstrip("\x00PS ").startswith("return ") for l in self.w.lines)
              else "    ws_used = (np.int64(0),)  # no internal buffers: no counter to allocate"),

@@ -21,7 +21,7 @@ import keyword
 import numpy as np
 
 from ..passes.fuse import LoopKernel
-from .numba_source import (_PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal,
+from .numba_source import (_PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal, VECTOR_HINT,
                            parallel_min)
 
 # the loops a kernel function can be: a flat 1-D loop over contiguous operands (vectorized by
@@ -254,7 +254,7 @@ class KernelLibraryMixin:
             body_accs = dict(local_accs)
             for i, s in enumerate(totals):
                 b = f"blk_vals{i}"
-                w(f"{b} = _rt.empty(np.int64(BLOCK), np.{self._acc_dtype(s)})")
+                w(f"{b} = _rt.empty(np.int64(BLOCK), np.{self._staged_dtype(s)})")
                 body_accs[s] = dict(local_accs[s], name=f"{b}[k - k0]", staged=b)
                 staged[s] = b
             # A block is idempotent unless it adds into array accumulators: only then can it be redone.
@@ -277,7 +277,8 @@ class KernelLibraryMixin:
                                 stores, "k")
                 w.indent -= 2
             for i, s in enumerate(totals):
-                self._combine(s, f"total{i}", f"_rt.block_{self._block_kind(s)}({staged[s]}, np.int64(k1 - k0))")
+                kind = self._block_kind(s) + ("_wide" if self._staged_dtype(s) != self._acc_dtype(s) else "")
+                self._combine(s, f"total{i}", f"_rt.block_{kind}({staged[s]}, np.int64(k1 - k0))")
             w.indent -= 1
         else:
             for p in range(r):
@@ -289,7 +290,7 @@ class KernelLibraryMixin:
             w.indent -= r
         w(f"return ({', '.join(f'total{i}' for i in range(len(totals)))}{',' if totals else ''})")
         params = [name for name, _ in nm.params]
-        text = "\n".join([_KERNEL_HEAD, f"def KERNEL({', '.join(params)}):"] + w.lines)
+        text = "\n".join([_KERNEL_HEAD, f"def KERNEL({', '.join(params)}):", VECTOR_HINT] + w.lines)
         entry = self.library.get(text)
         if entry is None:
             fn = _function_name(k, text)
@@ -327,7 +328,7 @@ class KernelLibraryMixin:
             self.w = outer
         lines.append(f"    return ({', '.join(f'total{i}' for i in range(len(totals)))}{',' if totals else ''})")
         head = _KERNEL_HEAD[:-1] + ", parallel=True)"
-        text = "\n".join([head, f"def KERNEL({', '.join(['n'] + rest)}):"] + lines)
+        text = "\n".join([head, f"def KERNEL({', '.join(['n'] + rest)}):", VECTOR_HINT] + lines)
         # Threaded kernels stay in the entry point's own module: a cached parallel function
         # called from another module's cached code crashed (numba names the gufunc of a
         # parfor per process, and two cached copies can meet in one process).
@@ -379,6 +380,16 @@ class KernelLibraryMixin:
                 caller(f"    raise ValueError(\"run-time shape of {arr} does not broadcast in this kernel\")")
                 parts.append(f"i{p} * {nm.get(('m', m), 'm', m) if nm is not None else m}")
         return ", ".join(parts) if parts else "()"
+
+    def _staged_dtype(self, s) -> str:
+        """The dtype of the block a flat loop stages reduction ``s``'s contributions in: float32
+        ones of a float64 sum at their own width (combined by ``_rt.block_sum_wide``), others in
+        the accumulator's dtype."""
+        acc = self._acc_dtype(s)
+        red = s.op.reduction
+        if red.combine == "sum" and not red.squares and acc == "float64" and s.inputs[0].dtype == np.float32:
+            return "float32"
+        return acc
 
     def _fast_trig_members(self, k) -> list:
         """float32 sin/cos/tan members of ``k`` that can use numba_math's fast-range variants."""

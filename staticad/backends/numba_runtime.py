@@ -1,8 +1,10 @@
 """Small jitted helpers that generated modules import (``from staticad.backends import numba_runtime as _rt``)."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, types
+from numba.extending import intrinsic
 
 from . import numba_blas as _blas
 
@@ -35,6 +37,32 @@ def interrupted():
         _clear_error()
     _gil_release(state)
     return failed
+
+
+# --- vector width (AVX-512) -------------------------------------------------------------------------
+# LLVM vectorizes for 256-bit registers on AVX-512 CPUs by default (its tuning for the clock
+# penalty of 512-bit code on the first AVX-512 chips). Generated functions ask for the full width
+# with the function attribute prefer-vector-width, which the loop vectorizer reads (512-bit
+# operations are legal in any function without a min-legal-vector-width attribute). Chain
+# float32 loss + grad, 2 threads, Xeon (Rocket Lake): n=1e7 24.4 -> 19.0 ms, n=1e5 199 -> 145 us.
+# On CPUs without AVX-512 the attribute changes nothing. Only staticad's functions get it:
+# numba's own setting (NUMBA_CPU_FEATURES) would change every numba function of the process.
+WIDE_ATTRIBUTES = ('"prefer-vector-width"="512"',)
+
+
+if numba.config.DISABLE_JIT:  # the generated code runs as Python (see NumbaExecutable._compile_entry)
+    def wide_vectors():
+        """Nothing to mark: no code is compiled."""
+else:
+    @intrinsic
+    def wide_vectors(typingctx):
+        """Marks the function being compiled for 512-bit vectors (see WIDE_ATTRIBUTES); no code."""
+        def codegen(context, builder, signature, args):
+            for attr in WIDE_ATTRIBUTES:
+                # llvmlite's AttributeSet admits only attributes without a value: added past its check
+                set.add(builder.function.attributes, attr)
+            return context.get_dummy_value()
+        return types.none(), codegen
 
 
 @njit(**_OPTS)
@@ -106,6 +134,17 @@ def block_sum(vals, n):
     acc = vals.dtype.type(0)
     for i in range(n):
         acc += vals[i]
+    return acc
+
+
+@njit(**_REDUCE)
+def block_sum_wide(vals, n):
+    """:func:`block_sum` of float32 contributions, accumulated in float64: the loop filling the
+    block stores them at their own width (a float64 block made LLVM vectorize the float32 loop
+    8 lanes wide instead of 16 on AVX-512); float32 -> float64 is exact, so the sum is the same."""
+    acc = np.float64(0)
+    for i in range(n):
+        acc += np.float64(vals[i])
     return acc
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 
+from .numba_source import VECTOR_HINT
+
 SEGMENT_LINES = 60     # top-level statements' lines per segment
 SPLIT_ABOVE = 120      # functions with fewer body lines stay whole (no extra calls per call)
 # names a segment may hand on to later ones: numba's cost for a returned tuple of arrays grows
@@ -48,11 +50,16 @@ def split(lines: list, registry: dict) -> list:
         return lines
     fn = ast.parse(text).body[0]
     body, tail = fn.body[:-1], fn.body[-1]
+    # a first statement that only marks the function for the compiler (numba_source.VECTOR_HINT)
+    # marks each segment, and stays in the caller
+    prologue = []
+    if body and lines[2].strip() == VECTOR_HINT.strip():
+        prologue, body = [lines[2]], body[1:]
     if not isinstance(tail, ast.Return) or len(body) < 2:
         return lines
     src = text.splitlines()
     # each statement with the comments and blank lines before it (the step comments)
-    starts = [2] + [s.end_lineno + 1 for s in body[:-1]]
+    starts = [2 + len(prologue)] + [s.end_lineno + 1 for s in body[:-1]]
     stmt_text = [src[a - 1:s.end_lineno] for a, s in zip(starts, body)]
     info = [_names(s) for s in body]
     tail_reads, _ = _names(tail)
@@ -84,7 +91,7 @@ def split(lines: list, registry: dict) -> list:
         binds = _unique(n for i in idx for n in info[i][1])
         params = [n for n in reads if n in bound]
         results = [n for n in binds if n in later_reads[g]]
-        seg_body = [l for i in idx for l in stmt_text[i]]
+        seg_body = prologue + [l for i in idx for l in stmt_text[i]]
         ret = "    return (" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
         key = "\n".join([head, "def SEG(" + ", ".join(params) + "):"] + seg_body + [ret])
         name = registry.get(key)
@@ -98,4 +105,4 @@ def split(lines: list, registry: dict) -> list:
         calls.append(f"    {', '.join(results)}{',' if len(results) == 1 else ''} = {call}" if results else f"    {call}")
         bound.update(binds)
     ret_text = src[tail.lineno - 1:tail.end_lineno]
-    return out + [decorator, src[0]] + calls + ret_text
+    return out + [decorator, src[0]] + prologue + calls + ret_text

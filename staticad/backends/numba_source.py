@@ -22,6 +22,9 @@ def parallel_min(ops) -> int:
     """Elements from which a flat loop of ``ops`` (the kernel's member ops) runs on threads."""
     cost = sum(_MATH_COST if op.extra.get("vector_math") else _PLAIN_COST for op in ops)
     return max(PARALLEL_MIN_FLOOR, PARALLEL_MIN * 4 // max(cost, 4))
+# the first statement of every generated function: its loops use 512-bit vectors where the CPU
+# has them (numba_runtime.WIDE_ATTRIBUTES)
+VECTOR_HINT = "    _rt.wide_vectors()"
 INLINE_MAX = 4096  # static loop sizes up to this keep their loop nest (no flat variant)
 
 

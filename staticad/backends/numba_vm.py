@@ -83,6 +83,7 @@ _tan_fast = _per_dtype(_nm.tan_fast_f32, _nm.tan_f64)
 @njit(**_OPTS)
 def _fast_range(a, m):
     """Whether every argument of a float32 sin/cos/tan is in the fast-path range (NaN is not)."""
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     n_slow = 0
     for i in range(m):
         n_slow += not abs(a[i]) <= _nm.TRIG_FAST_LIMIT_F32
@@ -91,6 +92,7 @@ def _fast_range(a, m):
 
 @njit(**_OPTS)
 def _unary(op, out, a, m):
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     # one loop per opcode: each vectorizes on its own (a switch inside the loop would not)
     if op == MOV:
         for i in range(m):
@@ -151,6 +153,7 @@ def _unary(op, out, a, m):
 
 @njit(**_OPTS)
 def _binary(op, out, a, b, m):
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     if op == ADD:
         for i in range(m):
             out[i] = a[i] + b[i]
@@ -176,6 +179,7 @@ def _binary(op, out, a, b, m):
 
 @njit(**_OPTS)
 def _logical(op, out, a, b, m):
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     if op == LT:
         for i in range(m):
             out[i] = 1.0 if a[i] < b[i] else 0.0
@@ -207,6 +211,7 @@ def _logical(op, out, a, b, m):
 
 @njit(**_OPTS)
 def _where(out, c, a, b, m):
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     for i in range(m):
         out[i] = a[i] if c[i] != 0 else b[i]
 
@@ -214,6 +219,7 @@ def _where(out, c, a, b, m):
 @njit(**_OPTS)
 def _stage(op, staged, a, m):
     """Each element's contribution to a reduction, as the compiled kernels stage it (float64)."""
+    _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     if op == SUMSQ:
         for i in range(m):
             staged[i] = np.float64(a[i]) * np.float64(a[i])

@@ -127,6 +127,20 @@ def test_split_segments_hand_on_few_values():
             assert line.count(",") <= numba_segments.MAX_RESULTS
 
 
+def test_split_marks_every_segment_for_wide_vectors():
+    """A function starting with numba_source.VECTOR_HINT: so does each of its segments (LLVM
+    vectorizes each segment's inline loops on its own), and the caller keeps it."""
+    lines = _long_function(300)
+    marked = lines[:2] + [numba_segments.VECTOR_HINT] + lines[2:]
+    scope_hint = "_rt = type('rt', (), {'wide_vectors': staticmethod(lambda: None)})"
+    split = numba_segments.split(marked, {})
+    defs = [i for i, l in enumerate(split) if l.startswith("def ")]
+    assert len(defs) > 2
+    assert all(split[i + 1] == numba_segments.VECTOR_HINT for i in defs)
+    assert sum(l == numba_segments.VECTOR_HINT for l in split) == len(defs)
+    assert _run([scope_hint] + split, 3) == _run(lines, 3)
+
+
 def test_identical_segments_are_shared():
     lines = _long_function(300)
     registry = {}
@@ -144,6 +158,7 @@ def test_fused_float32_trig_kernel_vectorizes_full_width():
     import importlib
     from numba import njit
 
+    from staticad.backends import numba_runtime as _rt
     x = sad.placeholder((None,), "float32", name="x")
     loss = sad.sum((sad.sin(x) * 2 + 1) ** 2 * sad.exp(-x * x) + sad.tanh(x))
     f = sad.function([x], sad.grad(loss, x), backend="numba")
@@ -157,6 +172,7 @@ def test_fused_float32_trig_kernel_vectorizes_full_width():
 
     @njit(error_model="numpy", fastmath={"contract"})
     def plain(k_lo, n, x0, y0):
+        _rt.wide_vectors()  # as every generated function
         for k in range(k_lo, n):
             y0[k] = x0[k] * np.float32(3.0) + np.float32(1.0)
     plain(np.int64(0), np.int64(v.size), v, np.empty_like(v))
@@ -164,3 +180,32 @@ def test_fused_float32_trig_kernel_vectorizes_full_width():
     def width(fn):
         return max((int(w) for w in re.findall(r"<(\d+) x float>", fn.inspect_llvm(fn.signatures[0]))), default=1)
     assert width(kernel) == width(plain) > 1
+
+
+def test_generated_functions_ask_llvm_for_512_bit_vectors():
+    """Every generated function carries numba_runtime.WIDE_ATTRIBUTES in its LLVM IR: on an
+    AVX-512 CPU the kernel's loop then runs 16 float32 lanes (LLVM's default there is 8)."""
+    import importlib
+
+    import llvmlite.binding as llvm
+    from numba import njit
+
+    from staticad.backends import numba_runtime as _rt
+    x = sad.placeholder((None,), "float32", name="x")
+    loss = sad.sum(sad.exp(-x * x) * 3.0 + x)
+    f = sad.function([x], sad.grad(loss, x), backend="numba")  # (a sum's float64 staging: 8 lanes)
+    v = np.linspace(-2, 2, 777, dtype=np.float32)
+    np.testing.assert_allclose(f(v), (-2 * v * np.exp(-v * v) * 3 + 1), rtol=1e-5, atol=1e-6)
+    module, name = re.search(r"^from (staticad\._gen\.\w+) import (k_\w+)$", f.source, re.M).groups()
+    # compiled again here (the cached ones may have been loaded from disk: no IR to inspect)
+    kernel = njit(error_model="numpy", fastmath={"contract"})(getattr(importlib.import_module(module), name).py_func)
+    kernel(np.int64(0), np.int64(v.size), v, np.empty_like(v))
+    entry = njit(error_model="numpy", fastmath={"contract"})(f._exec.module.entry.py_func)
+    entry.compile(f._exec._sig)
+    for fn in (kernel, entry):
+        ir = fn.inspect_llvm(fn.signatures[0])
+        for attr in _rt.WIDE_ATTRIBUTES:
+            assert attr in ir
+    if "+avx512f" in llvm.get_host_cpu_features().flatten().split(","):
+        ir = kernel.inspect_llvm(kernel.signatures[0])
+        assert max(int(w) for w in re.findall(r"<(\d+) x float>", ir)) == 16
