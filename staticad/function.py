@@ -28,6 +28,10 @@ class Function:
         self.inputs = _check_inputs(inputs)
         self._single, out_list = _flatten_outputs(outputs)
         self._structure = _snapshot(outputs)
+        # a plain list or tuple of tensors (the common case) is rebuilt by one call
+        st = self._structure
+        self._flat_type = (type(st) if type(st) in (list, tuple) and all(isinstance(o, Tensor) for o in st)
+                           else None)
         self.updates = _check_updates(updates)
         self.program = Program.build(self.name, self.inputs, out_list, self.updates)
         _check_closed(self.program, self.inputs)
@@ -148,6 +152,8 @@ class Function:
             var._storage = arr
 
     def _result(self, outs):
+        if self._flat_type is not None:
+            return self._flat_type(outs)
         return _unflatten(self._structure, outs)
 
     # --- introspection ------------------------------------------------------------------------
