@@ -107,12 +107,13 @@ class Function:
         layout is the backend's matter), a NumPy scalar of a 0-d placeholder's dtype becomes a
         0-d array; anything else goes through the full conversion and its error messages."""
         out = []
-        for (dtype, shape, scalar_type, p), v in zip(self._specs, args):
+        for (dtype, shape, scalar_type, p, ndim, static), v in zip(self._specs, args):
             t = type(v)
             if t is scalar_type:
                 out.append(_asarray(v))
             elif t is _ndarray and (v.dtype is dtype or v.dtype == dtype) and (
-                    v.shape == shape if shape is not None else _static_dims_match(p.shape, v.shape)):
+                    v.shape == shape if shape is not None else
+                    v.ndim == ndim and (not static or _static_dims_match(static, v.shape))):
                 out.append(v)
             else:
                 out.append(self._convert(p, v))
@@ -176,13 +177,19 @@ _profile_session.intercept(Function)  # `with sad.profile():` times its calls
 
 def _fast_spec(p) -> tuple:
     """What :meth:`Function._fast_bind` checks of placeholder ``p``: ``(dtype, shape (None when
-    a dim is dynamic), the NumPy scalar type taken as is (0-d only, else None), p)``."""
-    return (p.dtype, None if None in p.shape else tuple(p.shape),
-            p.dtype.type if len(p.shape) == 0 else None, p)
+    a dim is dynamic), the NumPy scalar type taken as is (0-d only, else None), p, rank,
+    ((axis, size) of each static dim when some dim is dynamic))``."""
+    shape = tuple(p.shape)
+    dynamic = None in shape
+    return (p.dtype, None if dynamic else shape, p.dtype.type if len(shape) == 0 else None, p, len(shape),
+            tuple((i, d) for i, d in enumerate(shape) if d is not None) if dynamic else ())
 
 
-def _static_dims_match(expected, shape) -> bool:
-    return len(shape) == len(expected) and all(d is None or d == a for d, a in zip(expected, shape))
+def _static_dims_match(static, shape) -> bool:
+    for axis, size in static:
+        if shape[axis] != size:
+            return False
+    return True
 
 
 _ndarray, _asarray = np.ndarray, np.asarray
