@@ -180,7 +180,9 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         if self.pack_in or self.out_recipe is not None:
             _drop_unread_views(self.w.lines)
         return [
-            '@njit(cache=True, error_model="numpy", fastmath={"contract"})',
+            # no C-callable wrapper: nothing calls it by address, and numba's wrapper of many
+            # array arguments costs (131 arrays, an 8-layer MLP with Adam: ~1 s of its compile)
+            '@njit(cache=True, error_model="numpy", fastmath={"contract"}, no_cfunc_wrapper=True)',
             f"def {fn_name}({', '.join([a for a, _ in self.args + self.swaps] + ['ws'])}):",
             VECTOR_HINT,
             ("    ws_used = _rt.ws_counter()  # [bytes of the workspace (internal buffers) this call needs]"

@@ -85,7 +85,8 @@ def split(lines: list, registry: dict) -> list:
     bound = {a.arg for a in fn.args.args}
     later_reads = [read_from[idx[-1] + 1] for idx in groups]  # names read after each group
     out, calls = [], []
-    head = decorator[:-1] + (", " if decorator[-2] != "(" else "") + SEGMENT_OPTIONS + ")"
+    extra = ", ".join(o for o in SEGMENT_OPTIONS.split(", ") if o.split("=")[0] not in decorator)
+    head = decorator[:-1] + (", " if decorator[-2] != "(" and extra else "") + extra + ")"
     for g, idx in enumerate(groups):
         reads = _unique(n for i in idx for n in info[i][0] + info[i][1])
         binds = _unique(n for i in idx for n in info[i][1])

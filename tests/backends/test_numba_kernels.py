@@ -141,6 +141,19 @@ def test_split_marks_every_segment_for_wide_vectors():
     assert _run([scope_hint] + split, 3) == _run(lines, 3)
 
 
+def test_segment_options_are_not_repeated():
+    """A function already without its C wrapper (the entry point): its segments' decorators name
+    each option once (a repeated keyword is a SyntaxError)."""
+    lines = _long_function(300)
+    lines[0] = "@njit(cache=True, no_cfunc_wrapper=True)"
+    split = numba_segments.split(lines, {})
+    heads = [l for l in split if l.startswith("@njit(")]
+    assert len(heads) > 2
+    assert all(h.count("no_cfunc_wrapper") == 1 for h in heads)
+    assert sum("no_cpython_wrapper=True" in h for h in heads) == len(heads) - 1  # all but the caller
+    assert _run(split, 3) == _run(_long_function(300), 3)
+
+
 def test_identical_segments_are_shared():
     lines = _long_function(300)
     registry = {}
