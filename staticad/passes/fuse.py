@@ -30,6 +30,11 @@ MAX_KERNEL_OPS = 128
 # can run that way (``long_ok``); kernels of such nodes only grow up to this many ops, which
 # bounds the interpreter's registers (one row of a block each).
 MAX_LONG_KERNEL_OPS = 50_000
+# Independent loops over one space fuse side by side (the Adam updates of every layer of a
+# width), but LLVM's cost for one loop grows faster than linearly with the arrays it touches:
+# an MLP of 32 layers + Adam had loops over ~60 arrays each and took 65 s to compile. A value
+# that would make a kernel read more than this many values it does not compute starts another.
+MAX_KERNEL_INPUTS = 32
 
 
 def is_member_op(node) -> bool:
@@ -117,12 +122,21 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
     steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
     long_kernel: dict = {}  # kernel -> whether every node in it is long_ok
     member_set: dict = {}   # kernel -> set(kernel.members): membership tests stay O(1) in long kernels
+    external: dict = {}     # kernel -> the values it reads that it does not compute
 
-    def full(k, node):
+    def full(k, node, inputs):
+        if len(k.members) + len(k.sinks) and _too_many_inputs(k, inputs):
+            return True
         size = len(k.members) + len(k.sinks)
         if size < MAX_KERNEL_OPS:
             return False
         return not (long_ok is not None and size < MAX_LONG_KERNEL_OPS and long_kernel[k] and long_ok(node))
+
+    def _too_many_inputs(k, inputs):
+        ext = external[k]
+        members = member_set[k]
+        new = [i for i in inputs if i not in members and i not in ext]
+        return len(ext) + len(new) > MAX_KERNEL_INPUTS
 
     def step_of(node):
         return kernel_of.get(node, node)
@@ -140,7 +154,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
 
     def place(node, space, inputs):
         for k in reversed(by_space.get(space, [])):
-            if full(k, node):
+            if full(k, node, inputs):
                 continue  # full: the next value starts a kernel of its own
             if space == () and not any(i in k.members for i in inputs):
                 continue  # scalar work gains nothing from sibling fusion, and it adds false dependencies
@@ -148,6 +162,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
                 return k
         k = LoopKernel(len(kernels), space)
         member_set[k] = set()
+        external[k] = set()
         kernels.append(k)
         by_space.setdefault(space, []).append(k)
         return k
@@ -165,6 +180,10 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
             k = place(node, sym[node.inputs[0]], vin)
             k.sinks.append(node)
             kernel_of[node] = k
+        if node in kernel_of:
+            k = kernel_of[node]
+            external[k].discard(node)
+            external[k].update(i for i in vin if i not in member_set[k])
         if node in kernel_of and long_ok is not None:
             long_kernel[k] = long_kernel.get(k, True) and bool(long_ok(node))
         here = step_of(node)

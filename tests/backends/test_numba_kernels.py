@@ -85,6 +85,14 @@ def test_kernel_library_is_shared_between_graphs_and_processes(tmp_path):
 
 # --- segments ---------------------------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def _short_segments(monkeypatch):
+    """The splitting mechanism at small sizes (the real thresholds only split functions of
+    thousands of lines)."""
+    monkeypatch.setattr(numba_segments, "SPLIT_ABOVE", 120)
+    monkeypatch.setattr(numba_segments, "SEGMENT_LINES", 60)
+
+
 def _long_function(n):
     lines = ['@njit(cache=True)', 'def entry(x, ws):', '    acc = 0', '    flag = False']
     for i in range(n):
