@@ -56,10 +56,11 @@ Algorithms (all derived here; polynomial coefficients are minimax fits made with
   finite x (Payne-Hanek in a vectorizable form): the mantissa (float32: 24-bit integer; float64: two
   26/27-bit halves) times chunks of (2^E * 2/pi mod 4) from a per-exponent table (built at import from
   an integer computation of pi), products exact, float64: summed in integer limbs with carries. The
-  reduced argument goes to odd/even minimax polynomials. float32 reduces in float64 and evaluates
-  sin/cos in float32 on the reduced argument split into a float32 pair (8 lanes per AVX2 vector);
-  float32 tan runs wholly in float64. The fast float32 variants (|x| <= 2^20) reduce by Cody-Waite
-  in float64 and share the rest, so they give the full-range functions' results bit for bit.
+  reduced argument goes to odd/even minimax polynomials. float32 sin/cos evaluate in float32 on the
+  reduced argument as a float32 pair; float32 tan runs wholly in float64. Up to |x| <= 2^20, float32
+  sin/cos reduce by Cody-Waite in float32 with explicit FMAs (a float32 pair, no float64 step) and
+  tan by Cody-Waite in float64; the full-range functions select that same reduction there, so the
+  fast variants (``sin_fast_f32`` etc., |x| <= 2^20 only) give their results bit for bit.
 * tanh: |x| < 0.55: x + x^3 T(x^2); else 1 - 2/(exp(2|x|)+1); sign restored. float32 clamps |x| to
   9.25 (tanh is 1 in float32 beyond) so its exp needs neither clamps nor a second scale factor.
 * sigmoid: e = exp(-|x|); (1 or e)/(1+e).
@@ -237,7 +238,9 @@ from .numba_trig import (  # noqa: F401
     _S_PIO2_LO, _S_2M28, _S_2M58, _S_2M88, _S_2M118, _M30, _SPLIT_MASK, _reduce_f32, _reduce_f64,
     _split_hi, _split_f32, _sincos_poly_f32, _sincos_poly_f32x, _sincos_poly_f64, _pick_sin, _pick_cos, sin_f32, cos_f32, tan_f32,
     TRIG_FAST_LIMIT_F32, _pio2_parts, _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3, _S_2_OVER_PI,
-    _reduce_fast_f32, sin_fast_f32, cos_fast_f32, tan_fast_f32, sin_f64, cos_f64, tan_f64)
+    _pio2_parts_f32, _F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4, _F_2_OVER_PI, _fma,
+    _reduce_fast_f32, _reduce_fast_f32x, _reduce_any_f32x, sin_fast_f32, cos_fast_f32, tan_fast_f32,
+    sin_f64, cos_f64, tan_f64)
 
 
 # ============================================================================================

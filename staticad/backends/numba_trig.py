@@ -1,11 +1,25 @@
-"""sin, cos, tan for the Numba backend (part of :mod:`.numba_math`, which re-exports them):
-exact argument reduction (Payne-Hanek) for every finite x, and the float32 fast-range variants."""
+"""sin, cos, tan for the Numba backend (part of :mod:`.numba_math`, which re-exports them).
+
+* Every finite x: exact argument reduction (Payne-Hanek) from a table of 2/pi, in int64 limbs.
+* float32 sin/cos up to TRIG_FAST_LIMIT_F32 = 2^20: Cody-Waite reduction in float32 arithmetic
+  (``_reduce_fast_f32x``): k = rint(x*2/pi), x - k*pi/2 as a float32 pair with four float32 parts of
+  pi/2 and explicit FMAs (error-free products), 16 lanes per AVX-512 vector and no float64 step.
+  The full-range ``sin_f32``/``cos_f32`` select its result below the limit, so the fast variants
+  that generated kernels call give the same bits (a block redone with the full-range functions
+  because a neighbour was out of range changes nothing).
+* float32 tan: float64 reduction and polynomials (its quotient needs the extra precision), with
+  a float64 Cody-Waite reduction up to the same limit.
+"""
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from llvmlite import ir
 
 from .numba_math_base import (  # noqa: F401
     _OPTS, _F32, _F64, _I32, _I64, _trunc, _ES0, _ES1, _ES2, _ES3, _EC0, _EC1, _EC2, _EC3, _FS0,
@@ -221,46 +235,12 @@ def _pick_cos(s, c, q):
     return -v if ((q + 1) & 2) != 0 else v
 
 
-@njit(**_OPTS)
-def sin_f32(x):
-    ax = abs(x)
-    y, q = _reduce_f32(ax)
-    yh, yl = _split_f32(y)
-    s, c = _sincos_poly_f32x(yh, yl)
-    v = _pick_sin(s, c, q)
-    v = -v if x < _F32_ZERO else v
-    v = v if ax < _F32_INF else _F32_NAN                # inf -> NaN; NaN stays NaN
-    return x if x == _F32_ZERO else v                  # keeps -0
-
-
-@njit(**_OPTS)
-def cos_f32(x):
-    ax = abs(x)
-    y, q = _reduce_f32(ax)
-    yh, yl = _split_f32(y)
-    s, c = _sincos_poly_f32x(yh, yl)
-    v = _pick_cos(s, c, q)
-    return v if ax < _F32_INF else _F32_NAN
-
-
-@njit(**_OPTS)
-def tan_f32(x):
-    ax = abs(x)
-    y, q = _reduce_f32(ax)
-    s, c = _sincos_poly_f32(y)
-    v = s / c if (q & 1) == 0 else -c / s
-    v = -v if x < _F32_ZERO else v
-    v = v if ax < _F32_INF else _F64_NAN
-    v = _F64(x) if x == _F32_ZERO else v
-    return _F32(v)
-
-
 # --- float32 fast path: |x| <= TRIG_FAST_LIMIT_F32 ---------------------------------------------
 # The table-driven reduction above costs two gathers and 64-bit integer products per element (about
-# 2.5 ns per float32 sin on this machine). For |x| <= 2^20 a three-part Cody-Waite reduction in
-# float64 is exact enough (k < 2^20, so k * PIO2_1 with a 33-bit PIO2_1 is exact and the error of the
-# other two terms is < 2^-65, far below a float32 ULP of the smallest reduced argument) and
-# costs a third. Generated kernels run a block with these and redo the block with the full-range
+# 2.5 ns per float32 sin on this machine). For |x| <= 2^20 (k = rint(x*2/pi) < 2^20) a Cody-Waite
+# reduction is exact enough: float64 for tan (three parts of pi/2: k * PIO2_1 with a 33-bit PIO2_1
+# is exact, the error of the other two terms < 2^-65), float32 for sin/cos (``_reduce_fast_f32x``).
+# Generated kernels run a block with the fast variants and redo the block with the full-range
 # functions when any argument in it is outside the limit, inf or NaN (numba_codegen).
 TRIG_FAST_LIMIT_F32 = _F32(2.0 ** 20)
 
@@ -274,8 +254,44 @@ def _pio2_parts():
     return (_F64(math.ldexp(p1, -bits)), _F64(math.ldexp(p2, -bits)), _F64(math.ldexp(pio2 - p1 - p2, -bits)))
 
 
+def _pio2_parts_f32(n=4):
+    """pi/2 = P1 + ... + Pn, each float32 the rounding of what the previous ones leave (four: the
+    sum is pi/2 to 2^-100)."""
+    bits = 300
+    rest = _pi_fixed(bits) >> 1
+    parts = []
+    for _ in range(n):
+        p = _F32(math.ldexp(rest, -bits))
+        parts.append(p)
+        rest -= int(math.ldexp(float(p), bits))
+    return parts
+
+
 _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3 = _pio2_parts()
 _S_2_OVER_PI = _F64(2.0 / math.pi)
+_F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4 = _pio2_parts_f32()
+_F_2_OVER_PI = _F32(2.0 / math.pi)
+
+
+if numba.config.DISABLE_JIT:  # the functions run as Python (NUMBA_DISABLE_JIT=1)
+    def _fma(a, b, c):
+        """a*b + c: the float32 product is exact in float64, and the sums here are exact there
+        too (or a tail term, where a double rounding is harmless)."""
+        return type(a)(float(a) * float(b) + float(c))
+else:
+    @intrinsic
+    def _fma(typingctx, a, b, c):
+        """a*b + c rounded once (llvm.fma: vfmadd on x86-64 with FMA, vectorized in loops).
+        Explicit, not left to fastmath contraction: the reduction is exact only with it."""
+        if not (isinstance(a, types.Float) and a == b == c):
+            return None
+
+        def codegen(context, builder, signature, args):
+            ty = context.get_value_type(signature.return_type)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3),
+                                                f"llvm.fma.f{a.bitwidth}")
+            return builder.call(fn, args)
+        return a(a, b, c), codegen
 
 
 @njit(**_OPTS)
@@ -288,10 +304,39 @@ def _reduce_fast_f32(ax):
 
 
 @njit(**_OPTS)
+def _reduce_fast_f32x(ax):
+    """ax = |x| (float32), ax <= TRIG_FAST_LIMIT_F32 -> (yh, yl, q): |x| = q*pi/2 + yh + yl (mod 2 pi),
+    in float32 arithmetic only (the float64 reduction took two 512-bit vectors and four
+    conversions per 16 lanes: sin + cos 1.04 -> 0.66 ns per element).
+
+    * k: the float32 product can round x*2/pi past a half-integer (error < 0.06 at 2^20), then
+      |y| <= 0.877 instead of pi/4: the polynomials, fitted up to 1.01 pi/4, are still within
+      0.02 ULP there.
+    * x - k*P1 is exact by FMA: both terms are multiples of 2^-24 (k >= 1 only for x > 0.78) and
+      |x - k*P1| <= pi/4 + 2^20 * |pi/2 - P1| < 1.
+    * k*P2 = ph + pl exactly (FMA); yh + e = r1 - ph by Fast2Sum. |r1| < |ph| happens (r1 holds
+      k*(pi/2 - P1)), but then both are < 2^-4 and e misses at most 2^-48 |yh|.
+    * the rest, k*(P3 + P4) with P1..P4 = pi/2 to 2^-100, is a tail term of yl.
+    So the error is that of yl's three roundings, < 3 * 2^-24 |yl| with |yl| < 2^-25 + 2^-29:
+    2^-48 |y| for most x, up to 0.25 ULP of the result where |y| is smallest (2^-27.8 for the
+    float32 nearest a multiple of pi/2 below 2^20; pl and k*P3 make yl ~ 2^-29 there). Every
+    float32 below the limit gives sin/cos within 0.797 ULP (checked exhaustively, as was the
+    float64 reduction it replaces; the two differ in 1e-4 of them, by 1 ULP)."""
+    k = np.rint(ax * _F_2_OVER_PI)
+    r1 = _fma(-k, _F_PIO2_1, ax)
+    ph = k * _F_PIO2_2
+    pl = _fma(k, _F_PIO2_2, -ph)
+    yh = r1 - ph
+    e = (r1 - yh) - ph
+    yl = _fma(-k, _F_PIO2_4, _fma(-k, _F_PIO2_3, e - pl))
+    # float32 -> int32 (vcvttps2dq): a packed conversion on every x86-64 vector width
+    return yh, yl, _I32(k) & _I32(3)
+
+
+@njit(**_OPTS)
 def sin_fast_f32(x):
     """sin for |x| <= TRIG_FAST_LIMIT_F32 (finite): same results as ``sin_f32`` there."""
-    y, q = _reduce_fast_f32(_F64(abs(x)))
-    yh, yl = _split_f32(y)
+    yh, yl, q = _reduce_fast_f32x(abs(x))
     s, c = _sincos_poly_f32x(yh, yl)
     v = _pick_sin(s, c, q)
     v = -v if x < _F32_ZERO else v
@@ -300,9 +345,8 @@ def sin_fast_f32(x):
 
 @njit(**_OPTS)
 def cos_fast_f32(x):
-    """cos for |x| <= TRIG_FAST_LIMIT_F32 (finite)."""
-    y, q = _reduce_fast_f32(_F64(abs(x)))
-    yh, yl = _split_f32(y)
+    """cos for |x| <= TRIG_FAST_LIMIT_F32 (finite): same results as ``cos_f32`` there."""
+    yh, yl, q = _reduce_fast_f32x(abs(x))
     s, c = _sincos_poly_f32x(yh, yl)
     return _pick_cos(s, c, q)
 
@@ -314,6 +358,49 @@ def tan_fast_f32(x):
     s, c = _sincos_poly_f32(y)
     v = s / c if (q & 1) == 0 else -c / s
     v = -v if x < _F32_ZERO else v
+    v = _F64(x) if x == _F32_ZERO else v
+    return _F32(v)
+
+
+@njit(**_OPTS)
+def _reduce_any_f32x(ax):
+    """ax = |x| (float32, any) -> (yh, yl, q): the fast variants' reduction up to their limit (so
+    they give these functions' bits), the table above it."""
+    y, q = _reduce_f32(ax)
+    th, tl = _split_f32(y)
+    fh, fl, fq = _reduce_fast_f32x(ax)
+    fast = ax <= TRIG_FAST_LIMIT_F32
+    return (fh if fast else th), (fl if fast else tl), (fq if fast else q)
+
+
+@njit(**_OPTS)
+def sin_f32(x):
+    ax = abs(x)
+    yh, yl, q = _reduce_any_f32x(ax)
+    s, c = _sincos_poly_f32x(yh, yl)
+    v = _pick_sin(s, c, q)
+    v = -v if x < _F32_ZERO else v
+    v = v if ax < _F32_INF else _F32_NAN                # inf -> NaN; NaN stays NaN
+    return x if x == _F32_ZERO else v                  # keeps -0
+
+
+@njit(**_OPTS)
+def cos_f32(x):
+    ax = abs(x)
+    yh, yl, q = _reduce_any_f32x(ax)
+    s, c = _sincos_poly_f32x(yh, yl)
+    v = _pick_cos(s, c, q)
+    return v if ax < _F32_INF else _F32_NAN
+
+
+@njit(**_OPTS)
+def tan_f32(x):
+    ax = abs(x)
+    y, q = _reduce_f32(ax)
+    s, c = _sincos_poly_f32(y)
+    v = s / c if (q & 1) == 0 else -c / s
+    v = -v if x < _F32_ZERO else v
+    v = v if ax < _F32_INF else _F64_NAN
     v = _F64(x) if x == _F32_ZERO else v
     return _F32(v)
 

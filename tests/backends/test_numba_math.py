@@ -9,7 +9,10 @@ Bound asserted everywhere: 4 ULP (measured maxima are far lower, see MEASURED in
 from __future__ import annotations
 
 import math
+import os
 import re
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -394,6 +397,7 @@ def test_fast_trig_float32_equals_full_range_within_limit(name):
     x = np.concatenate([
         random_bits(np.float32, N, rng, -lim, lim),
         near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 20_000, rng),
+        near_half_quadrants(20_000, rng),
         np.float32([0.0, -0.0, 1e-45, -1e-45, 1e-38, lim, -lim, np.nextafter(np.float32(lim), 0)]),
     ]).astype(np.float32)
     x = x[np.abs(x) <= lim]
@@ -403,6 +407,103 @@ def test_fast_trig_float32_equals_full_range_within_limit(name):
     i = int(np.argmin(same))
     assert same.all(), f"{name}_fast_f32({x[i]!r}) = {got[i]!r}, full range gives {full[i]!r}"
     assert check(name, x) <= BOUND
+
+
+def near_half_quadrants(n, rng):
+    """float32 nearest to (k + 1/2) pi/2 and their neighbours, k random below the fast limit: where
+    the float32 x*2/pi rounds to either neighbouring k (the reduced argument just past pi/4)."""
+    kmax = int(float(nm.TRIG_FAST_LIMIT_F32) / (math.pi / 2))
+    k = np.unique(rng.integers(0, kmax, n)).astype(np.longdouble)
+    x = ((k + np.longdouble(0.5)) * np.longdouble(math.pi / 2)).astype(np.float32)
+    return np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(0))])
+
+
+def _fast_reduction(x):
+    @njit(error_model="numpy", fastmath={"contract"})
+    def run(x, yh, yl, q):
+        for i in range(x.size):
+            yh[i], yl[i], q[i] = nm._reduce_fast_f32x(abs(x[i]))
+    yh, yl, q = np.empty_like(x), np.empty_like(x), np.empty(x.size, np.int32)
+    run(x, yh, yl, q)
+    return yh, yl, q
+
+
+def test_fast_float32_reduction_pair_against_exact():
+    """|x| - k pi/2 as the float32 pair yh + yl, against an exact integer computation with pi to
+    2^-200: error within the roundings of yl (< 3 * 2^-24 |yl|, yh and the products are exact),
+    q = k mod 4, |yh| <= 0.877 (the polynomials' reach).
+    Random x up to the limit, the floats nearest multiples of pi/2 (|y| down to 2^-27.8: the
+    worst case below 2^20 among them) and half-quadrants, tiny values, -0, the limit."""
+    rng = np.random.default_rng(12)
+    lim = float(nm.TRIG_FAST_LIMIT_F32)
+    x = np.concatenate([
+        random_bits(np.float32, 20_000, rng, -lim, lim),
+        near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 5_000, rng),
+        near_half_quadrants(5_000, rng),
+        np.float32([252.89820861816406, 0.0, -0.0, 1e-45, 1e-38, 0.78539807, 0.7853982, 0.7853983,
+                    lim, np.nextafter(np.float32(lim), np.float32(0))]),
+    ]).astype(np.float32)
+    yh, yl, q = _fast_reduction(x)
+    bits = 200
+    pio2 = nm._pi_fixed(bits) >> 1
+    assert np.abs(yh).max() <= 0.877
+    worst = 0.0
+    for xi, h, lo, qi in zip(np.abs(x).tolist(), yh.tolist(), yl.tolist(), q.tolist()):
+        xs = int(math.ldexp(xi, bits))                      # every float32 here is exact at 2^-200
+        ys = int(math.ldexp(h, bits)) + int(math.ldexp(lo, bits))
+        k = round((xs - ys) / pio2)
+        exact = xs - k * pio2
+        err = abs(ys - exact) / 2.0 ** bits
+        assert k % 4 == qi, (xi, k, qi)
+        assert err <= 3 * 2.0 ** -24 * abs(lo) + 2.0 ** -90, (xi, h, lo, err)
+        worst = max(worst, err / abs(lo)) if lo else worst
+    assert worst > 2.0 ** -30                       # the bound is not vacuous: yl's roundings show
+
+
+def test_fast_sin_cos_float32_within_one_ulp_at_hard_cases():
+    """The float32 reduction at its hard cases (multiples and half-quadrants of pi/2 up to the
+    limit, tiny values): sin/cos within 1 ULP of the float64 reference, -0 kept by sin."""
+    rng = np.random.default_rng(13)
+    lim = float(nm.TRIG_FAST_LIMIT_F32)
+    x = np.concatenate([
+        near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 50_000, rng),
+        near_half_quadrants(50_000, rng),
+        np.float32([1e-45, -1e-45, 1e-38, 3e-8, lim, -lim]),
+    ]).astype(np.float32)
+    for name in ("sin", "cos"):
+        got = fast_loop(name)(x)
+        d = ulp_distance(got, reference(name, x))
+        i = int(np.argmax(d))
+        assert d[i] <= 1, f"{name}_fast_f32({x[i]!r}) = {got[i]!r}: {d[i]} ULP"
+    z = fast_loop("sin")(np.float32([0.0, -0.0]))
+    assert z.view(np.int32).tolist() == np.float32([0.0, -0.0]).view(np.int32).tolist()
+    assert fast_loop("cos")(np.float32([0.0, -0.0])).tolist() == [1.0, 1.0]
+
+
+def test_fast_sin_cos_float32_without_jit_match_compiled():
+    """NUMBA_DISABLE_JIT=1 (the fuzzer's volume mode) runs the functions as Python, with a float64
+    stand-in for the FMA: the same reduced arguments as the compiled code on the hard cases, and
+    results within 1 ULP (the compiled polynomials contract to FMAs, the Python ones round twice)."""
+    rng = np.random.default_rng(14)
+    lim = float(nm.TRIG_FAST_LIMIT_F32)
+    x = np.concatenate([near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 300, rng),
+                        near_half_quadrants(300, rng), np.float32([1e-45, 0.5, 3.0, lim])])
+    code = ("import sys, numpy as np\n"
+            "from staticad.backends import numba_math as nm\n"
+            "x = np.frombuffer(bytes.fromhex(sys.argv[1]), np.float32)\n"
+            "r = [f(v) for f in (nm.sin_fast_f32, nm.cos_fast_f32, nm.sin_f32, nm.cos_f32) for v in x]\n"
+            "r += [nm._reduce_fast_f32x(abs(v))[i] for i in (0, 1) for v in x]\n"
+            "print(np.array(r, np.float32).tobytes().hex())\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(nm.__file__)))   # this checkout's staticad
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code, x.tobytes().hex()], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    got = np.frombuffer(bytes.fromhex(out), np.float32).reshape(6, -1)
+    for row, name in zip(got, ("sin", "cos", "sin", "cos")):
+        assert ulp_distance(row, fast_loop(name)(x)).max() <= 1, name
+    yh, yl, _ = _fast_reduction(x)
+    assert np.array_equal(got[4].view(np.int32), yh.view(np.int32))
+    assert np.array_equal(got[5].view(np.int32), yl.view(np.int32))
 
 
 # --- float32 paths made for vector width (float32 polynomials, int32 conversions) -------------
