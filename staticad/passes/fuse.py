@@ -33,7 +33,8 @@ MAX_LONG_KERNEL_OPS = 50_000
 # Independent loops over one space fuse side by side (the Adam updates of every layer of a
 # width), but LLVM's cost for one loop grows faster than linearly with the arrays it touches:
 # an MLP of 32 layers + Adam had loops over ~60 arrays each and took 65 s to compile. A value
-# that would make a kernel read more than this many values it does not compute starts another.
+# that would make a kernel read more than this many arrays it does not compute starts another
+# (scalars, literals among them, do not count).
 MAX_KERNEL_INPUTS = 32
 
 
@@ -122,7 +123,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
     steps = nx.DiGraph()   # dependencies between kernels and library steps placed so far
     long_kernel: dict = {}  # kernel -> whether every node in it is long_ok
     member_set: dict = {}   # kernel -> set(kernel.members): membership tests stay O(1) in long kernels
-    external: dict = {}     # kernel -> the values it reads that it does not compute
+    external: dict = {}     # kernel -> the arrays (not 0-d values) it reads that it does not compute
 
     def full(k, node, inputs):
         if len(k.members) + len(k.sinks) and _too_many_inputs(k, inputs):
@@ -135,7 +136,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
     def _too_many_inputs(k, inputs):
         ext = external[k]
         members = member_set[k]
-        new = [i for i in inputs if i not in members and i not in ext]
+        new = [i for i in inputs if i not in members and i not in ext and sym[i] != ()]
         return len(ext) + len(new) > MAX_KERNEL_INPUTS
 
     def step_of(node):
@@ -183,7 +184,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
         if node in kernel_of:
             k = kernel_of[node]
             external[k].discard(node)
-            external[k].update(i for i in vin if i not in member_set[k])
+            external[k].update(i for i in vin if i not in member_set[k] and sym[i] != ())
         if node in kernel_of and long_ok is not None:
             long_kernel[k] = long_kernel.get(k, True) and bool(long_ok(node))
         here = step_of(node)
