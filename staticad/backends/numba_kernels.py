@@ -20,6 +20,7 @@ import keyword
 
 import numpy as np
 
+from ..ops import elementwise as _ew
 from ..passes.fuse import LoopKernel
 from .numba_source import (_PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal, VECTOR_HINT,
                            parallel_min)
@@ -46,6 +47,26 @@ LIBRARY_HEAD = [
 # called from generated native code only: no Python wrapper to compile
 _KERNEL_HEAD = ('@njit(cache=True, error_model="numpy", fastmath={"contract"}, no_cpython_wrapper=True, '
                 'no_cfunc_wrapper=True)')
+
+
+_SUFFIX = {"float32": "f32", "float64": "f64"}
+
+
+def _sin_cos_pairs(members, fast) -> dict:
+    """sin and cos members of one input (float32/float64, not on the fast float32 path, whose
+    calls LLVM already shares): member -> (first of the two, second)."""
+    seen, pairs = {}, {}
+    for m in members:
+        if m.op not in (_ew.SIN, _ew.COS) or m in fast or m.dtype.name not in _SUFFIX or m in pairs:
+            continue
+        key = (m.inputs[0], m.dtype)
+        other = seen.get(key)
+        if other is not None and other.op is not m.op:
+            pairs[other] = pairs[m] = (other, m)
+            del seen[key]
+        elif other is None:
+            seen[key] = m
+    return pairs
 
 
 class _Names:
@@ -412,7 +433,17 @@ class KernelLibraryMixin:
                 return scalars[i]
             return reads[i]
 
+        pairs = _sin_cos_pairs(k.members, fast)
         for m in k.members:
+            if m in pairs:  # sin and cos of one value: one call, one argument reduction
+                first, second = pairs[m]
+                if m is first:
+                    sin_m, cos_m = (m, second) if m.op is _ew.SIN else (second, m)
+                    arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
+                    w(f"{values[sin_m]}, {values[cos_m]} = _nm.sincos_{_SUFFIX[m.dtype.name]}({arg})")
+                if m in stores:
+                    w(f"{stores[m]}[{store_index}] = {values[m]}")
+                continue
             if m in fast:
                 arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
                 # branch-free (NaN counts too): a conditional expression per trig call made

@@ -240,7 +240,7 @@ from .numba_trig import (  # noqa: F401
     TRIG_FAST_LIMIT_F32, _pio2_parts, _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3, _S_2_OVER_PI,
     _pio2_parts_f32, _F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4, _F_2_OVER_PI, _fma,
     _reduce_fast_f32, _reduce_fast_f32x, _reduce_any_f32x, sin_fast_f32, cos_fast_f32, tan_fast_f32,
-    sin_f64, cos_f64, tan_f64)
+    sin_f64, cos_f64, tan_f64, sincos_f32, sincos_f64)
 
 
 # ============================================================================================

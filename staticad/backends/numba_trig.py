@@ -426,6 +426,33 @@ def cos_f64(x):
 
 
 @njit(**_OPTS)
+def sincos_f64(x):
+    """(sin_f64(x), cos_f64(x)) with one argument reduction: the table reduction is too large
+    for LLVM to inline, so two calls on one x were two reductions (hessian kernels: ~19 ns each)."""
+    ax = abs(x)
+    y, yl, q = _reduce_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
+    vs = _pick_sin(s, c, q)
+    vs = -vs if x < _F64_ZERO else vs
+    vs = vs if ax < _F64_INF else _F64_NAN
+    vc = _pick_cos(s, c, q)
+    return (x if x == _F64_ZERO else vs), (vc if ax < _F64_INF else _F64_NAN)
+
+
+@njit(**_OPTS)
+def sincos_f32(x):
+    """(sin_f32(x), cos_f32(x)) with one argument reduction (see :func:`sincos_f64`)."""
+    ax = abs(x)
+    yh, yl, q = _reduce_any_f32x(ax)
+    s, c = _sincos_poly_f32x(yh, yl)
+    vs = _pick_sin(s, c, q)
+    vs = -vs if x < _F32_ZERO else vs
+    vs = vs if ax < _F32_INF else _F32_NAN
+    vc = _pick_cos(s, c, q)
+    return (x if x == _F32_ZERO else vs), (vc if ax < _F32_INF else _F32_NAN)
+
+
+@njit(**_OPTS)
 def tan_f64(x):
     ax = abs(x)
     y, yl, q = _reduce_f64(ax)

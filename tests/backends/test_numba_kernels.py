@@ -230,3 +230,21 @@ def test_generated_functions_ask_llvm_for_512_bit_vectors():
     if "+avx512f" in llvm.get_host_cpu_features().flatten().split(","):
         ir = kernel.inspect_llvm(kernel.signatures[0])
         assert max(int(w) for w in re.findall(r"<(\d+) x float>", ir)) == 16
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sin_and_cos_of_one_value_share_one_call(dtype):
+    """A kernel computing sin(v) and cos(v) (a derivative of sin next to sin) calls sincos once
+    (one argument reduction) and agrees with the numpy backend; float32 flat loops keep the fast
+    pair (LLVM shares it), static-shape loops pair the full-range functions."""
+    x = sad.placeholder((3, 40), dtype, name="x")
+    loss = sad.sum(sad.sin(x * 2.0) * sad.exp(x))
+    outs = [loss, sad.grad(loss, x), sad.cos(x * 2.0) + 1.0]
+    f = sad.function([x], outs, backend="numba")
+    ref = sad.function([x], outs, backend="numpy")
+    suffix = "f32" if dtype == "float32" else "f64"
+    assert f.source.count(f"_nm.sincos_{suffix}(") == 1
+    assert f"_nm.sin_{suffix}(" not in f.source and f"_nm.cos_{suffix}(" not in f.source
+    v = np.random.default_rng(3).uniform(-4, 4, (3, 40)).astype(dtype)
+    for got, want in zip(f(v), ref(v)):
+        np.testing.assert_allclose(got, want, rtol=2e-6 if dtype == "float32" else 1e-13, atol=1e-6)
