@@ -426,17 +426,23 @@ def cos_f64(x):
 
 
 @njit(**_OPTS)
+def _sin_cos_values(x, ax, s, c, q, zero, inf, nan):
+    """(sin x, cos x) from the polynomials' (s, c) at the reduced argument of quadrant q."""
+    vs = _pick_sin(s, c, q)
+    vs = -vs if x < zero else vs
+    vs = vs if ax < inf else nan
+    vc = _pick_cos(s, c, q)
+    return (x if x == zero else vs), (vc if ax < inf else nan)
+
+
+@njit(**_OPTS)
 def sincos_f64(x):
     """(sin_f64(x), cos_f64(x)) with one argument reduction: the table reduction is too large
     for LLVM to inline, so two calls on one x were two reductions (hessian kernels: ~19 ns each)."""
     ax = abs(x)
     y, yl, q = _reduce_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
-    vs = _pick_sin(s, c, q)
-    vs = -vs if x < _F64_ZERO else vs
-    vs = vs if ax < _F64_INF else _F64_NAN
-    vc = _pick_cos(s, c, q)
-    return (x if x == _F64_ZERO else vs), (vc if ax < _F64_INF else _F64_NAN)
+    return _sin_cos_values(x, ax, s, c, q, _F64_ZERO, _F64_INF, _F64_NAN)
 
 
 @njit(**_OPTS)
@@ -445,11 +451,7 @@ def sincos_f32(x):
     ax = abs(x)
     yh, yl, q = _reduce_any_f32x(ax)
     s, c = _sincos_poly_f32x(yh, yl)
-    vs = _pick_sin(s, c, q)
-    vs = -vs if x < _F32_ZERO else vs
-    vs = vs if ax < _F32_INF else _F32_NAN
-    vc = _pick_cos(s, c, q)
-    return (x if x == _F32_ZERO else vs), (vc if ax < _F32_INF else _F32_NAN)
+    return _sin_cos_values(x, ax, s, c, q, _F32_ZERO, _F32_INF, _F32_NAN)
 
 
 @njit(**_OPTS)
