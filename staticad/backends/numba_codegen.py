@@ -42,6 +42,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
     NO_LOWERING = "{backend} backend: no code template for op {op!r}"
     INLINE_MAX = INLINE_MAX
     PARALLEL_MIN = PARALLEL_MIN
+    scalar_values: frozenset = frozenset()  # 0-d values kept as scalars (_plan_scalar_values)
 
     def __init__(self, plan: KernelPlan, profile: bool = False, prefix: str = "", module_names=None,
                  library=None):
@@ -163,6 +164,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
                 body(f"{self.ident(x)} = _rt.unflat({pin}, np.int64({off}), {self.shape_arg(self.sym[x])})")
         self._plan_buffer_reuse()
         self._plan_returned_transposes()
+        self._plan_scalar_values()
         for index, step in enumerate(self.plan.steps):
             if self.profile:
                 self._profile_begin(index, step)
@@ -307,6 +309,27 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
                     self.reusable.add(m)
                     self.dies_after.setdefault(last[m], []).append(m)
 
+    def _plan_scalar_values(self):
+        """0-d values of loop kernels that only compiled loop kernels read: kept as scalars in
+        the entry point (``v = ...``, read as ``v``), not as 0-d arrays written and read back with
+        ``.item()``. Every array variable costs numba compile time: an 8-layer MLP with Adam has
+        34 of them (bias corrections), ~0.4 s of its ~5 s compile. Outputs, update values,
+        swapped buffers and what library steps, sub-graphs or the interpreter read stay arrays."""
+        from ..passes.fuse import value_inputs
+        from .numba_vm_codegen import MIN_OPS
+        self.scalar_values: set = set()
+        if not self.flag_return or self.profile:
+            return
+        p = self.program
+        keep = set(p.outputs) | {val for _, val in p.updates} | set(self.swap_of) | self.returned_bases
+        candidates = {m for k in self.plan.kernels for m in k.stored if m.ndim == 0 and m not in keep}
+        for step in self.plan.steps:
+            if not isinstance(step, LoopKernel):
+                candidates.difference_update(value_inputs(step, self.sym))
+            elif len(step.members) + len(step.sinks) >= MIN_OPS:  # may be interpreted: reads arrays
+                candidates.difference_update(step.operands)
+        self.scalar_values = candidates
+
     def _plan_returned_transposes(self):
         """Kernel buffers whose 2-d transpose is an output and that nothing else returns, views
         or updates (a Hessian: ``add.T``): allocated fresh, and the transposed view returned as
@@ -353,9 +376,12 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
 
     def _release_dead(self, index):
         for m in self.dies_after.get(index, ()):
-            self.pool.setdefault((self.sym[m], m.dtype), []).append(self.ident(m))
+            if m not in self.scalar_values:
+                self.pool.setdefault((self.sym[m], m.dtype), []).append(self.ident(m))
 
     def _allocate(self, m, shape_t):
+        if m in self.scalar_values:
+            return  # a scalar, assigned by its kernel
         returned = m in self.program_roots or m in self.returned_bases
         free = self.pool.get((self.sym[m], m.dtype)) if not returned else None
         if m in self.swap_of:

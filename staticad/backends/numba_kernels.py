@@ -120,6 +120,8 @@ class KernelLibraryMixin:
         for o in k.operands:
             if o in self.inline:
                 scalars[o] = literal(o.attrs["value"].item(), o.dtype)
+            elif o in self.scalar_values:  # a 0-d value kept as a scalar
+                scalars[o] = self.ident(o)
             elif o.static_size == 1:  # one value broadcast over the loop: read it once
                 s = self.fresh_name("s")
                 w(f"{s} = {self.ident(o)}.item()")
@@ -442,7 +444,8 @@ class KernelLibraryMixin:
                     arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
                     w(f"{values[sin_m]}, {values[cos_m]} = _nm.sincos_{_SUFFIX[m.dtype.name]}({arg})")
                 if m in stores:
-                    w(f"{stores[m]}[{store_index}] = {values[m]}")
+                    w(f"{stores[m]} = {values[m]}" if m in self.scalar_values
+                      else f"{stores[m]}[{store_index}] = {values[m]}")
                 continue
             if m in fast:
                 arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
@@ -460,7 +463,7 @@ class KernelLibraryMixin:
             else:
                 w(f"{v} = np.{m.dtype.name}({expr})")
             if m in stores:
-                w(f"{stores[m]}[{store_index}] = {v}")
+                w(f"{stores[m]} = {v}" if m in self.scalar_values else f"{stores[m]}[{store_index}] = {v}")
         for s in k.sinks:
             x = val(s.inputs[0])
             a = accs[s]

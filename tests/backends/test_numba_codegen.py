@@ -439,3 +439,34 @@ def test_wide_function_with_variables_rebinds():
     with pytest.raises(ValueError, match="x3"):
         f2(*args[:3], np.ones(3), *args[4:])
     assert float(v2.value) == 10.0 + 2 * sum(range(16))  # a failing call changes no Variable
+
+
+def test_zero_d_values_only_kernels_read_stay_scalars():
+    """A 0-d kernel value that only compiled kernels read (Adam's bias corrections) is a scalar
+    in the entry point, not a 0-d array read back with .item(); outputs and update values stay
+    arrays. Three calls agree with the numpy backend, Variables included."""
+    import re
+
+    def build(backend):
+        x = sad.placeholder((None, 4), "float32", name="x")
+        step = sad.Variable(np.float32(3.0), name="step")
+        w = sad.Variable(np.linspace(1, 2, 4, dtype=np.float32), name="w")
+        c = 1.0 - sad.power(0.9, step + 1.0)      # 0-d, read by the loop over (rows, 4)
+        loss = sad.sum(x * w / c)
+        outs = [loss, c * 2.0]
+        f = sad.function([x], outs, updates={step: step + 1.0, w: w - 0.1 * sad.grad(loss, w) * c},
+                         backend=backend)
+        return f, step, w
+
+    f, step, w = build("numba")
+    g, step_ref, w_ref = build("numpy")
+    scalars = re.findall(r"^    (\w+) = (v\d+)$", f.source, re.M)
+    assert scalars, "no 0-d value kept as a scalar"
+    for name, _ in scalars:
+        assert f"{name}.item()" not in f.source and f"{name} = _rt.empty" not in f.source
+    v = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    for _ in range(3):
+        for got, want in zip(f(v), g(v)):
+            np.testing.assert_allclose(got, want, rtol=1e-5)
+        np.testing.assert_allclose(step.value, step_ref.value)
+        np.testing.assert_allclose(w.value, w_ref.value, rtol=1e-5)
