@@ -26,9 +26,8 @@ from . import cache as _cache
 from .base import CompileOptions, ExecStats, ExecutableBase
 from .numba_codegen import NumbaCodegen
 from .numba_vm_codegen import interpretable
-from . import helper_cache as _helper_cache  # noqa: E402
-from . import (numba_blas, numba_math, numba_math_base, numba_runtime, numba_timer,  # noqa: E402
-               numba_trig, numba_vm)
+from . import helper_cache as _helper_cache
+from . import numba_blas, numba_math, numba_math_base, numba_runtime, numba_timer, numba_trig, numba_vm
 
 # before any helper runs: a helper whose callees (in other files) changed recompiles
 HELPER_MODULES = (numba_math_base, numba_trig, numba_math, numba_blas, numba_runtime, numba_timer, numba_vm)

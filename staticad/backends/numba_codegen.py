@@ -20,8 +20,9 @@ from .numba_kernels import KernelLibraryMixin
 from .numba_library import NumbaLibraryMixin
 from .numba_segments import split as split_function
 from .numba_vm_codegen import InterpretedKernelMixin
-from .numba_source import (BLOCK, INLINE_MAX, PARALLEL_MIN, VECTOR_HINT, _PAR_ONLY, _SERIAL_ONLY, _cast_to,
-                           _int64_tuple, _split_tuple, _tuple, _variant, _Writer, member_template)
+from .numba_source import (BLOCK, INLINE_MAX, MATH_SUFFIX, PARALLEL_MIN, VECTOR_HINT, _PAR_ONLY, _SERIAL_ONLY,
+                           _cast_to, _int64_tuple, _split_tuple, _static_shape, _tuple, _variant, _Writer,
+                           member_template)
 
 # Wide entry points: when at least this many inputs (outputs) have a static shape, those of one
 # dtype travel as one flat buffer (the caller packs the inputs and takes views of the outputs).
@@ -206,8 +207,7 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         p = self.program
         if not self.flag_return or self.profile:
             return
-        static = [x for x in p.inputs if x.ndim > 0 and self._packable(x)
-                  and all(isinstance(d, (int, np.integer)) for d in x.shape)]
+        static = [x for x in p.inputs if x.ndim > 0 and self._packable(x) and _static_shape(x.shape) is not None]
         if len(static) < PACK_MIN:
             return
         groups: dict = {}
@@ -406,10 +406,10 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
 
     def _member_expr(self, m, val) -> str:
         fn = m.op.extra.get("vector_math")
-        if fn is not None and m.dtype.name in ("float32", "float64"):
+        if fn is not None and m.dtype.name in MATH_SUFFIX:
             # vectorizable arithmetic implementation instead of a scalar libm call (no SVML)
             arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
-            return f"_nm.{fn}_{'f32' if m.dtype.name == 'float32' else 'f64'}({arg})"
+            return f"_nm.{fn}_{MATH_SUFFIX[m.dtype.name]}({arg})"
         if m.op.scalar is not None:  # the njit-compiled scalar function (numba_runtime)
             return f"_rt.{m.op.name}({', '.join(val(i) for i in m.inputs)})"
         return member_template(m, val)
@@ -608,11 +608,6 @@ def _drop_unread_views(lines):
             continue
         keep.append(line)
     lines[:] = keep
-
-
-def _static_shape(sym):
-    """``sym`` as a tuple of ints, or ``None`` when a dim is only known at run time."""
-    return tuple(sym) if all(isinstance(d, (int, np.integer)) for d in sym) else None
 
 
 def _subgraphs_use_blas(steps) -> bool:

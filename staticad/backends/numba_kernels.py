@@ -22,8 +22,8 @@ import numpy as np
 
 from ..ops import elementwise as _ew
 from ..passes.fuse import LoopKernel
-from .numba_source import (_PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal, VECTOR_HINT,
-                           parallel_min)
+from .numba_source import (MATH_SUFFIX, _PAR_ONLY, _SERIAL_ONLY, _cast_to, _int64, _keeps_float_dtype, _Writer, literal,
+                           VECTOR_HINT, parallel_min)
 
 # the loops a kernel function can be: a flat 1-D loop over contiguous operands (vectorized by
 # LLVM), the same on threads, or a loop nest with broadcasting indices
@@ -49,15 +49,12 @@ _KERNEL_HEAD = ('@njit(cache=True, error_model="numpy", fastmath={"contract"}, n
                 'no_cfunc_wrapper=True)')
 
 
-_SUFFIX = {"float32": "f32", "float64": "f64"}
-
-
 def _sin_cos_pairs(members, fast) -> dict:
     """sin and cos members of one input (float32/float64, not on the fast float32 path, whose
     calls LLVM already shares): member -> (first of the two, second)."""
     seen, pairs = {}, {}
     for m in members:
-        if m.op not in (_ew.SIN, _ew.COS) or m in fast or m.dtype.name not in _SUFFIX or m in pairs:
+        if m.op not in (_ew.SIN, _ew.COS) or m in fast or m.dtype.name not in MATH_SUFFIX or m in pairs:
             continue
         key = (m.inputs[0], m.dtype)
         other = seen.get(key)
@@ -435,6 +432,11 @@ class KernelLibraryMixin:
                 return scalars[i]
             return reads[i]
 
+        def store(m):
+            if m in stores:  # a 0-d value kept as a scalar (NumbaCodegen._plan_scalar_values) is assigned
+                w(f"{stores[m]} = {values[m]}" if m in self.scalar_values
+                  else f"{stores[m]}[{store_index}] = {values[m]}")
+
         pairs = _sin_cos_pairs(k.members, fast)
         for m in k.members:
             if m in pairs:  # sin and cos of one value: one call, one argument reduction
@@ -442,10 +444,8 @@ class KernelLibraryMixin:
                 if m is first:
                     sin_m, cos_m = (m, second) if m.op is _ew.SIN else (second, m)
                     arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
-                    w(f"{values[sin_m]}, {values[cos_m]} = _nm.sincos_{_SUFFIX[m.dtype.name]}({arg})")
-                if m in stores:
-                    w(f"{stores[m]} = {values[m]}" if m in self.scalar_values
-                      else f"{stores[m]}[{store_index}] = {values[m]}")
+                    w(f"{values[sin_m]}, {values[cos_m]} = _nm.sincos_{MATH_SUFFIX[m.dtype.name]}({arg})")
+                store(m)
                 continue
             if m in fast:
                 arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
@@ -462,8 +462,7 @@ class KernelLibraryMixin:
                 w(f"{v} = {expr}")
             else:
                 w(f"{v} = np.{m.dtype.name}({expr})")
-            if m in stores:
-                w(f"{stores[m]} = {v}" if m in self.scalar_values else f"{stores[m]}[{store_index}] = {v}")
+            store(m)
         for s in k.sinks:
             x = val(s.inputs[0])
             a = accs[s]

@@ -8,7 +8,7 @@ import numpy as np
 from ..ops.linalg import GEMM_UPDATE
 from ..ops.shape import index_of
 from ..passes.symshape import is_symbol
-from .numba_source import _int64, _int64_tuple
+from .numba_source import _int64, _int64_tuple, _static_shape
 
 
 class NumbaLibraryMixin:
@@ -123,7 +123,7 @@ class NumbaLibraryMixin:
         first of each run, None for the others. Needs static offsets and row size."""
         packed_at = getattr(self, "packed_at", None)
         sym = self.sym[node]
-        if not packed_at or not all(isinstance(d, (int, np.integer)) for d in sym[1:]):
+        if not packed_at or _static_shape(sym[1:]) is None:
             return {}
         row = int(np.prod(sym[1:], dtype=np.int64))
         runs, last = {}, None  # last: [first index, parameter, next source offset]

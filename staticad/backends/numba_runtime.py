@@ -311,7 +311,7 @@ def rows(a, start, stop):
     return a[start:stop]
 
 
-# --- packed inputs and outputs of wide entry points (NumbaCodegen._plan_packing) ----------------
+# --- packed inputs and outputs of wide entry points (NumbaCodegen._plan_packed_inputs, _packed_outputs) ----------------
 @njit(**_OPTS)
 def put_flat(out, dst, src, src_off, n):
     """``out[dst:dst + n]`` = the elements ``src_off:src_off + n`` of ``src`` in C order."""

@@ -22,6 +22,17 @@ def parallel_min(ops) -> int:
     """Elements from which a flat loop of ``ops`` (the kernel's member ops) runs on threads."""
     cost = sum(_MATH_COST if op.extra.get("vector_math") else _PLAIN_COST for op in ops)
     return max(PARALLEL_MIN_FLOOR, PARALLEL_MIN * 4 // max(cost, 4))
+
+
+# the suffix of numba_math's functions of each float dtype (exp_f32, sincos_f64, ...)
+MATH_SUFFIX = {"float32": "f32", "float64": "f64"}
+
+
+def _static_shape(sym):
+    """``sym`` as a tuple of ints, or ``None`` when a dim is only known at run time."""
+    return tuple(sym) if all(isinstance(d, (int, np.integer)) for d in sym) else None
+
+
 # the first statement of every generated function: its loops use 512-bit vectors where the CPU
 # has them (numba_runtime.WIDE_ATTRIBUTES)
 VECTOR_HINT = "    _rt.wide_vectors()"

@@ -101,8 +101,8 @@ def value_inputs(node, sym) -> list:
 def _node_dims(s) -> bool:
     try:
         return _has_node_dim(s)
-    except TypeError:  # an unhashable symbol
-        return any(is_symbol(d) and d[0] == "node" for d in s)
+    except TypeError:  # an unhashable symbol: not memoized
+        return _has_node_dim.__wrapped__(s)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -125,19 +125,18 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
     member_set: dict = {}   # kernel -> set(kernel.members): membership tests stay O(1) in long kernels
     external: dict = {}     # kernel -> the arrays (not 0-d values) it reads that it does not compute
 
+    def outside(k, inputs) -> set:
+        """The arrays among ``inputs`` that kernel ``k`` does not compute."""
+        members = member_set[k]
+        return {i for i in inputs if i not in members and sym[i] != ()}
+
     def full(k, node, inputs):
-        if len(k.members) + len(k.sinks) and _too_many_inputs(k, inputs):
-            return True
         size = len(k.members) + len(k.sinks)
+        if size and len(external[k] | outside(k, inputs)) > MAX_KERNEL_INPUTS:
+            return True
         if size < MAX_KERNEL_OPS:
             return False
         return not (long_ok is not None and size < MAX_LONG_KERNEL_OPS and long_kernel[k] and long_ok(node))
-
-    def _too_many_inputs(k, inputs):
-        ext = external[k]
-        members = member_set[k]
-        new = [i for i in inputs if i not in members and i not in ext and sym[i] != ()]
-        return len(ext) + len(new) > MAX_KERNEL_INPUTS
 
     def step_of(node):
         return kernel_of.get(node, node)
@@ -183,8 +182,7 @@ def fuse_elementwise(program, long_ok=None) -> KernelPlan:
             kernel_of[node] = k
         if node in kernel_of:
             k = kernel_of[node]
-            external[k].discard(node)
-            external[k].update(i for i in vin if i not in member_set[k] and sym[i] != ())
+            external[k] |= outside(k, vin)
         if node in kernel_of and long_ok is not None:
             long_kernel[k] = long_kernel.get(k, True) and bool(long_ok(node))
         here = step_of(node)
