@@ -1,6 +1,8 @@
 """Small jitted helpers that generated modules import (``from staticad.backends import numba_runtime as _rt``)."""
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
 from numba import njit, types
@@ -180,19 +182,59 @@ def block_min(vals, n):
 # Signatures carry no literal values (the code generator passes int64 dims), so one compiled
 # helper serves every size. LLVM still inlines them into the caller.
 
+# Arrays of 4 MiB and more ask Linux for transparent huge pages before their first touch, as
+# NumPy's own allocator does (numba's allocator does not). A fresh array's pages fault in on
+# first write; 2 MiB pages fault 512x less often. Chain loss + grad n=1e7 float32, 2 threads,
+# Xeon: writing a fresh 40 MB output 9.4 ms without, 5.0 ms with. Where THP is "never" or
+# "always" the call changes nothing; off Linux (no MADV_HUGEPAGE) it is not made.
+HUGE_PAGE_MIN = 1 << 22
+_PAGE = 4096                 # madvise wants a page-aligned start; a larger page size makes it refuse
+_MADV_HUGEPAGE = 14
+
+if sys.platform.startswith("linux") and not numba.config.DISABLE_JIT:
+    _madvise = types.ExternalFunction("madvise", types.int32(types.uintp, types.uintp, types.int32))
+
+    @njit(**_OPTS)
+    def advise_huge_pages(a):
+        """Ask for huge pages behind a large fresh array (see HUGE_PAGE_MIN); never fails."""
+        if a.nbytes >= HUGE_PAGE_MIN:
+            start = (a.ctypes.data + (_PAGE - 1)) & ~(_PAGE - 1)
+            end = (a.ctypes.data + a.nbytes) & ~(_PAGE - 1)
+            _madvise(start, end - start, _MADV_HUGEPAGE)
+else:
+    @njit(**_OPTS)
+    def advise_huge_pages(a):
+        """Nothing to ask for on this platform."""
+
+
+@njit(**_OPTS)
+def _fill(a, value):
+    flat = a.reshape(a.size)  # (ndarray.fill refuses 0-d arrays)
+    for i in range(a.size):
+        flat[i] = value
+
+
 @njit(**_OPTS)
 def empty(shape, dtype):
-    return np.empty(shape, dtype)
+    a = np.empty(shape, dtype)
+    advise_huge_pages(a)
+    return a
 
 
 @njit(**_OPTS)
 def zeros(shape, dtype):
-    return np.zeros(shape, dtype)
+    a = np.empty(shape, dtype)
+    advise_huge_pages(a)
+    _fill(a, 0)
+    return a
 
 
 @njit(**_OPTS)
 def full(shape, value, dtype):
-    return np.full(shape, value, dtype)
+    a = np.empty(shape, dtype)
+    advise_huge_pages(a)
+    _fill(a, value)
+    return a
 
 
 @njit(**_OPTS)
