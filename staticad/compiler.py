@@ -128,6 +128,11 @@ class SpecializedExecutable:
         return SpecializedExecutable(self.spec.rebind(program), program, self._backend, self._options, self.groups,
                                      general)
 
+    def direct_call(self, finish):
+        """None: every call checks the dims first (the specialised entry point's direct path
+        would skip that)."""
+        return None
+
     def __getattr__(self, name):
         # only for attributes not set here (plan, stats, source, entry, ...): the specialised one's
         if name.startswith("__") or name == "spec":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -61,6 +62,14 @@ class Function:
     def _compile(self):
         self._exec = compile_program(self.program, self.backend, self.options)
         self._convert = self._exec.convert_input  # the backend's input conversion (cuda: device arrays too)
+        # The backend's direct path takes arrays as the caller gives them: only when every input
+        # has a rank of at least 1 and no static dim (what its own checks then cover; a 0-d input
+        # may come as a NumPy scalar, a static dim is not checked by the generated code)
+        plain = all(p.shape and all(d is None for d in p.shape) for p in self.inputs)
+        # (not a bound method: the executable would then hold this Function in a reference cycle)
+        finish = (_first if self._single else self._flat_type if self._flat_type is not None
+                  else functools.partial(_unflatten, self._structure))
+        self._direct = (self._exec.direct_call(finish) if plain else None) or _refuse
         self.__dict__.pop("_profile_variant", None)  # the profiler's build of the previous options
 
     @property
@@ -77,6 +86,10 @@ class Function:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if not kwargs:
+            result = self._direct(args)  # None: refused (any count or kind of arguments it does not take)
+            if result is not None:
+                return result
         if kwargs or len(args) != self._n_inputs:
             arrays = self._bind(args, kwargs)
         else:
@@ -183,6 +196,15 @@ def _fast_spec(p) -> tuple:
     dynamic = None in shape
     return (p.dtype, None if dynamic else shape, p.dtype.type if len(shape) == 0 else None, p, len(shape),
             tuple((i, d) for i, d in enumerate(shape) if d is not None) if dynamic else ())
+
+
+def _first(outs):
+    return outs[0]
+
+
+def _refuse(args):
+    """The direct path of an executable that offers none: every call takes the checked path."""
+    return None
 
 
 def _static_dims_match(static, shape) -> bool:

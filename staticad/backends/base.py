@@ -8,7 +8,7 @@ of the graph as declared).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, runtime_checkable
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -60,6 +60,12 @@ class Executable(Protocol):
 
     def convert_input(self, placeholder: Tensor, value): ...
 
+    def direct_call(self, finish) -> Optional[Callable]:
+        """A faster per-call path, or None. When offered: a callable taking the caller's
+        arguments (one per input, unconverted) and returning ``finish(outputs)``, or None for
+        arguments it refuses; a refused call has had no effect, and the caller then binds,
+        converts and checks them as usual (errors are raised from there)."""
+
     def step_names(self) -> dict: ...
 
     def rebind(self, program) -> "Executable": ...
@@ -90,6 +96,10 @@ class ExecutableBase:
     timer = "the whole call, from Python"
 
     convert_input = staticmethod(convert_input)
+
+    def direct_call(self, finish):
+        """None: no direct path (see :meth:`Executable.direct_call`)."""
+        return None
 
     def step_names(self) -> dict:
         """node -> the name its step has in :attr:`source` (and in profiles)."""

@@ -265,6 +265,32 @@ class NumbaExecutable(ExecutableBase):
             outs = self._as_arrays(outs)
         return outs, ()
 
+    def direct_call(self, finish):
+        """The per-call path for an entry point without state (no Variables, constants or
+        double buffers) that returns only arrays: its arguments are the caller's arrays as they
+        are. Numba's dispatch does the checks of dtype, rank, layout and writeability (the entry
+        is compiled for one signature only), the entry point those of shapes, so a refused call
+        raises before anything ran and the caller's checked path names the mistake."""
+        if self._has_state or self._scalar_outs or "run" in self.__dict__ or type(self) is not NumbaExecutable:
+            return None
+        pool, none = self._workspaces, _NO_WORKSPACE
+
+        def run_direct(args):
+            ws = pool.pop() if pool else none
+            try:
+                outs, need, wants_parallel = self.entry(*args, ws)
+            except (TypeError, ValueError):  # dispatch or shape check: nothing ran
+                if ws is not none:
+                    pool.append(ws)
+                return None
+            if need or ws is not none:  # the pool stays empty while no call needs scratch memory
+                pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
+            if wants_parallel and not self.parallel_compiled:
+                self.entry = self._parallel_on_next_call
+            return finish(outs)
+
+        return run_direct
+
     def _run_conformed(self, arrays, timings):
         """The call again with C-contiguous, writeable copies of the inputs that are not (views,
         transposes, read-only arrays): what the entry point's type dispatch refused. Re-raises

@@ -169,3 +169,79 @@ def test_one_module_compiled_for_a_second_dtype_by_another_function():
         np.testing.assert_allclose(gv, np.cos(np.arange(-2, 2, 0.5, dtype=dt)), rtol=1e-6)
         results.append(f.source)
     assert results[0] == results[1]  # else this test no longer covers the shared module
+
+
+# --- the direct path: stateless entry points called with the caller's arrays as they are ----------
+
+def _dynamic_pair():
+    x = sad.placeholder((None,), name="x")
+    y = sad.placeholder((None, None), name="y")
+    # no dims that broadcast together (those get an executable specialised for equal dims)
+    return x, y, sad.function([x, y], [x * 2 + 1, (y * y).sum(axis=1)], backend="numba")
+
+
+def test_the_direct_path_is_taken_only_where_its_checks_suffice():
+    from staticad.function import _refuse
+    x, y, f = _dynamic_pair()
+    assert f._direct is not _refuse
+    s = sad.placeholder((None, 3), name="s")        # a static dim: the generated code trusts it
+    z = sad.placeholder((), name="z")               # 0-d: a NumPy scalar is taken too
+    v = sad.Variable(np.ones(3, np.float32), name="v")
+    assert sad.function([s], s * 2, backend="numba")._direct is _refuse
+    assert sad.function([z], z * 2, backend="numba")._direct is _refuse
+    assert sad.function([x], x * 2 + x.sum(), backend="numba")._direct is not _refuse
+    assert sad.function([x], [x * 2, x.sum()], backend="numba")._direct is _refuse   # a 0-d output
+    assert sad.function([x], x[:3] * v, backend="numba")._direct is _refuse          # state
+    assert sad.function([x], x * 2, backend="numpy")._direct is _refuse
+
+
+def test_the_direct_path_agrees_and_refused_calls_take_the_checked_path():
+    x, y, f = _dynamic_pair()
+    ref = sad.function([x, y], [x * 2 + 1, (y * y).sum(axis=1)], backend="numpy")
+    a = np.arange(4, dtype=np.float32)
+    b = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for args, kwargs in [((a, b), {}), ((a,), {"y": b}), ((), {"x": a, "y": b}),
+                         ((a.astype(np.float64), b), {}), ((a[::-1].copy()[::-1], b.T.copy().T), {}),
+                         ((list(a), b), {})]:
+        got, want = f(*args, **kwargs), ref(*args, **kwargs)
+        assert type(got) is type(want) is list
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-6)
+    with pytest.raises(ValueError, match="'y'.*expected shape"):
+        f(a, a)
+    with pytest.raises(TypeError, match="takes 2 input"):
+        f(a, b, b)
+    with pytest.raises(TypeError, match="missing input"):
+        f(a)
+    with pytest.raises(TypeError, match="'x'.*expected dtype float32, received complex128"):
+        f(np.ones(4, np.complex128), b)
+    assert len(f._exec.entry.overloads) == 1
+
+
+def test_the_direct_path_switches_to_threads_and_holds_no_cycle():
+    import gc
+    import weakref
+    x = sad.placeholder((None,), name="x")
+    f = sad.function([x], sad.grad(sad.sum(sad.sin(x) * x), x), backend="numba")
+    big = np.linspace(-3, 3, 1 << 17, dtype=np.float32)
+    for _ in range(2):   # the first call asks for the threaded variant, the second runs it
+        np.testing.assert_allclose(f(big), np.cos(big) * big + np.sin(big), rtol=2e-6, atol=2e-6)
+    assert f._exec.parallel_compiled
+    gc.disable()
+    try:
+        ref = weakref.ref(f)
+        del f
+        assert ref() is None   # freed at once: the direct path does not refer back to the Function
+    finally:
+        gc.enable()
+
+
+def test_an_executable_specialised_for_equal_dims_offers_no_direct_path():
+    from staticad.function import _refuse
+    x = sad.placeholder((None, 1), name="x")
+    y = sad.placeholder((None, 1), name="y")
+    f = sad.function([x, y], [(x - y) * 2], backend="numba")
+    assert f._direct is _refuse
+    a, b = np.ones((3, 1), np.float32), np.arange(3, dtype=np.float32).reshape(3, 1)
+    np.testing.assert_allclose(f(a, b)[0], (a - b) * 2)
+    np.testing.assert_allclose(f(a[:1], b)[0], (a[:1] - b) * 2)   # broadcast: the general plan
