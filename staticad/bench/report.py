@@ -90,7 +90,8 @@ def format_table(report) -> str:
     latency = bool(st.get("latency_repeat"))
     headers = HEADERS[:-1] + LATENCY_HEADERS + HEADERS[-1:] if latency else HEADERS
     lines = [f"staticad {env['staticad']} bench  |  numpy {env['numpy']}, numba {env['numba']}, "
-             f"Python {env['python']}  |  {st['repeat']} timed calls after {st['warmup']} warm-up call(s)",
+             f"Python {env['python']}  |  {st['repeat']} timed calls after "
+             f"{st['warmup']}+ warm-up call(s) ({st.get('warmup_seconds', 0) * 1e3:g}+ ms)",
              "graph = declaring the graph and its derivatives; compile = sad.function(...) + first call "
              "(jax: jit + first call)",
              "median/min/max = time per call; vs numba / vs hand = median / the numba / numpy-hand median; "

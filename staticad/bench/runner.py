@@ -8,7 +8,8 @@ Columns of one workload (at one size):
   ratio;
 * ``torch`` / ``jax`` with ``--compare``: PyTorch eager and ``jax.jit`` (compile = jit + first call).
 
-After the first call each column is warmed up, then ``repeat`` calls are timed one by one with
+After the first call each column is warmed up (``warmup`` calls, continued until
+``WARMUP_SECONDS`` have passed), then ``repeat`` calls are timed one by one with
 ``time.perf_counter`` (the garbage collector paused); the median, min and max are reported. The
 outputs of the first calls are checked against ``numpy-hand`` (``check``: ok / DIFF).
 A column that cannot run here (a backend not built yet, no CUDA GPU, a comparison framework not
@@ -238,16 +239,25 @@ def parse_size(text) -> list:
 # timing
 
 
+# Warm-up by time as well as by count: short calls reach their steady speed only after some
+# 100 us of work (measured on an AVX-512 Xeon: chain n=1e3 ran 7 us per call for its first ~20
+# calls, then 3.3 us; numpy-hand 17.6 -> 12.7 us; the CPU powers its 512-bit units up on demand).
+# Two calls were too few for every column alike; 20 ms is some thousand calls there.
+WARMUP_SECONDS = 0.02
+
+
 def _time_calls(fn, args, repeat: int, warmup: int, keep: int):
-    """First call (timed), warm-up calls, then ``repeat`` timed calls. Returns
-    ``(first_seconds, outputs_of_first_calls, times)``."""
+    """First call (timed), warm-up calls (at least ``warmup``, and for ``WARMUP_SECONDS`` when
+    ``warmup`` > 0), then ``repeat`` timed calls. Returns ``(first_seconds, outputs_of_first_calls, times)``."""
     outputs = []
     t0 = time.perf_counter()
     out = fn(*args)
     first = time.perf_counter() - t0
     outputs.append(out)
-    for _ in range(warmup):
+    done, until = 0, time.perf_counter() + WARMUP_SECONDS
+    while done < warmup or (warmup and time.perf_counter() < until):
         out = fn(*args)
+        done += 1
         if len(outputs) < keep:
             outputs.append(out)
     times = []
@@ -458,7 +468,8 @@ def run_bench(workload_names, columns, sizes=None, full=False, repeat=20, warmup
     return {
         "environment": environment(),
         "settings": {"workloads": list(workload_names), "columns": [c.name for c in all_cols],
-                     "repeat": repeat, "warmup": warmup, "sizes": sizes, "memory": memory,
+                     "repeat": repeat, "warmup": warmup,
+                     "warmup_seconds": WARMUP_SECONDS if warmup else 0, "sizes": sizes, "memory": memory,
                      "latency_repeat": latency_repeat, "latency_timeout": latency_timeout if latency_repeat else None,
                      "sizes_by_workload": sizes_by_workload or {}, "full": full,
                      "timer": "time.perf_counter, one call per sample, gc paused"},

@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
     bench.add_argument("--repeat", "-r", type=positive_int, default=20, metavar="N",
                        help="timed calls per column (default 20)")
     bench.add_argument("--warmup", type=non_negative_int, default=2, metavar="N",
-                       help="untimed calls after the first one (default 2)")
+                       help="untimed calls after the first one: at least N, continued for 20 ms "
+                            "(0: none; default 2)")
     bench.add_argument("--size", "-s", action="append", metavar="S",
                        help="problem size(s), e.g. 1e5 or 1e3,1e5 (chain n, linreg N); NAME=S for one "
                             "workload, e.g. hessian=100 (repeatable)")
