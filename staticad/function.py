@@ -62,10 +62,9 @@ class Function:
     def _compile(self):
         self._exec = compile_program(self.program, self.backend, self.options)
         self._convert = self._exec.convert_input  # the backend's input conversion (cuda: device arrays too)
-        # The backend's direct path takes arrays as the caller gives them: only when every input
-        # has a rank of at least 1 and no static dim (what its own checks then cover; a 0-d input
-        # may come as a NumPy scalar, a static dim is not checked by the generated code)
-        plain = all(p.shape and all(d is None for d in p.shape) for p in self.inputs)
+        # The backend's direct path takes arrays as the caller gives them: only when no input is
+        # 0-d (one may come as a NumPy scalar, which this path would refuse on every call)
+        plain = all(len(p.shape) > 0 for p in self.inputs)
         # (not a bound method: the executable would then hold this Function in a reference cycle)
         finish = (_first if self._single else self._flat_type if self._flat_type is not None
                   else functools.partial(_unflatten, self._structure))

@@ -266,19 +266,21 @@ class NumbaExecutable(ExecutableBase):
         return outs, ()
 
     def direct_call(self, finish):
-        """The per-call path for an entry point without state (no Variables, constants or
-        double buffers) that returns only arrays: its arguments are the caller's arrays as they
-        are. Numba's dispatch does the checks of dtype, rank, layout and writeability (the entry
-        is compiled for one signature only), the entry point those of shapes, so a refused call
-        raises before anything ran and the caller's checked path names the mistake."""
-        if self._has_state or self._scalar_outs or "run" in self.__dict__ or type(self) is not NumbaExecutable:
+        """The per-call path for an entry point without Variables (nor their double buffers)
+        that returns only arrays: its arguments are the caller's arrays as they are (then the
+        graph's constants). Numba's dispatch does the checks of dtype, rank, layout and
+        writeability (the entry is compiled for one signature only), the entry point those of
+        shapes, static dims included, so a refused call raises before anything ran and the
+        caller's checked path names the mistake."""
+        if (self._variables or self._spares or self._scalar_outs or "run" in self.__dict__
+                or type(self) is not NumbaExecutable):
             return None
-        pool, none = self._workspaces, _NO_WORKSPACE
+        pool, none, constants = self._workspaces, _NO_WORKSPACE, tuple(self._constants)
 
         def run_direct(args):
             ws = pool.pop() if pool else none
             try:
-                outs, need, wants_parallel = self.entry(*args, ws)
+                outs, need, wants_parallel = self.entry(*args, *constants, ws)
             except (TypeError, ValueError):  # dispatch or shape check: nothing ran
                 if ws is not none:
                     pool.append(ws)

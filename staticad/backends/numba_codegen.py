@@ -88,6 +88,16 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         # ("p", index of the buffer in it, start, stop, shape)] per output; None: returned as they are
         self.out_recipe = None
 
+    def _check_static_dims(self):
+        """One statement refusing inputs whose static dims differ: the code below reads them as
+        literals. The caller's checked path names the input (Function binds arguments); the
+        direct path (NumbaExecutable.direct_call) relies on this refusal."""
+        tests = [f"{self.ident(x)}.shape[{axis}] != {d}" for x in self.program.inputs
+                 if x not in self.packed_at for axis, d in enumerate(x.shape) if d is not None]
+        if tests:
+            self.w(f"if {' or '.join(tests)}:")
+            self.w('    raise ValueError("an input has other static dims than its placeholder")')
+
     # --- run-time dims --------------------------------------------------------------------------
     def _dim_read(self, array, axis) -> str:
         return f"{array}.shape[{axis}]"
@@ -158,6 +168,8 @@ class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin
         body = self.w
         body(f"# {len(self.plan.kernels)} loop kernel(s), "
              f"{len(self.plan.steps) - len(self.plan.kernels)} library step(s)")
+        if self.flag_return:
+            self._check_static_dims()
         for pin, _, members, _ in self.pack_in:
             body(f"# inputs packed in {pin} (views of those read one by one)")
             for index, off, _ in members:

@@ -184,10 +184,11 @@ def test_the_direct_path_is_taken_only_where_its_checks_suffice():
     from staticad.function import _refuse
     x, y, f = _dynamic_pair()
     assert f._direct is not _refuse
-    s = sad.placeholder((None, 3), name="s")        # a static dim: the generated code trusts it
+    s = sad.placeholder((None, 3), name="s")        # a static dim: the entry point checks it
     z = sad.placeholder((), name="z")               # 0-d: a NumPy scalar is taken too
     v = sad.Variable(np.ones(3, np.float32), name="v")
-    assert sad.function([s], s * 2, backend="numba")._direct is _refuse
+    assert sad.function([s], s * 2, backend="numba")._direct is not _refuse
+    assert sad.function([s], s * np.arange(3, dtype=np.float32), backend="numba")._direct is not _refuse
     assert sad.function([z], z * 2, backend="numba")._direct is _refuse
     assert sad.function([x], x * 2 + x.sum(), backend="numba")._direct is not _refuse
     assert sad.function([x], [x * 2, x.sum()], backend="numba")._direct is _refuse   # a 0-d output
@@ -245,3 +246,21 @@ def test_an_executable_specialised_for_equal_dims_offers_no_direct_path():
     a, b = np.ones((3, 1), np.float32), np.arange(3, dtype=np.float32).reshape(3, 1)
     np.testing.assert_allclose(f(a, b)[0], (a - b) * 2)
     np.testing.assert_allclose(f(a[:1], b)[0], (a[:1] - b) * 2)   # broadcast: the general plan
+
+
+def test_static_dims_on_the_direct_path_are_checked_by_the_entry_point():
+    s = sad.placeholder((None, 3), name="s")
+    t = sad.placeholder((2, 3), name="t")
+    c = np.arange(3, dtype=np.float32)
+    f = sad.function([s, t], [s * c, t.sum(axis=0) * c], backend="numba")
+    assert "raise ValueError" in f.source and "s.shape[1] != 3" in f.source
+    a, b = np.ones((4, 3), np.float32), np.full((2, 3), 2, np.float32)
+    got = f(a, b)
+    np.testing.assert_allclose(got[0], a * c)
+    np.testing.assert_allclose(got[1], b.sum(axis=0) * c)
+    with pytest.raises(ValueError, match="'s'.*expected shape"):
+        f(np.ones((4, 4), np.float32), b)
+    with pytest.raises(ValueError, match="'t'.*expected shape"):
+        f(a, np.ones((3, 3), np.float32))
+    with pytest.raises(ValueError, match="'t'.*expected shape"):
+        f(a, np.ones((2, 2), np.float32))
