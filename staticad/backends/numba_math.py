@@ -244,7 +244,7 @@ from .numba_trig import (  # noqa: F401
     _pio2_parts_f32, _F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4, _F_2_OVER_PI, _fma,
     _reduce_fast_f32, _reduce_fast_f32x, _reduce_any_f32x, sin_fast_f32, cos_fast_f32, tan_fast_f32,
     TRIG_FAST_LIMIT_F64, _D_PIO2_1, _D_PIO2_2, _D_PIO2_3, _reduce_fast_f64, _reduce_any_f64,
-    sin_fast_f64, cos_fast_f64, tan_fast_f64, sin_f64, cos_f64, tan_f64, sincos_f32, sincos_f64)
+    sin_fast_f64, cos_fast_f64, tan_fast_f64, sincos_fast_f64, sin_f64, cos_f64, tan_f64, sincos_f32, sincos_f64)
 
 
 # ============================================================================================
@@ -359,6 +359,8 @@ FUNCS = {
 FAST_FUNCS = {(op, dt): f"{op}_fast_{sfx}" for op in ("sin", "cos", "tan")
               for dt, sfx in (("float32", "f32"), ("float64", "f64"))}
 FAST_LIMITS = {"float32": "TRIG_FAST_LIMIT_F32", "float64": "TRIG_FAST_LIMIT_F64"}
+# sin and cos of one value on the fast path: float64 only (LLVM shares the float32 calls' work)
+FAST_SINCOS = {"float64": "sincos_fast_f64"}
 
 MAX_ULP_BOUND = 4
 MAX_ULP = {key: MAX_ULP_BOUND for key in FUNCS}

@@ -533,6 +533,17 @@ def sincos_f64(x):
 
 
 @njit(**_OPTS)
+def sincos_fast_f64(x):
+    """(sin_fast_f64(x), cos_fast_f64(x)), |x| <= TRIG_FAST_LIMIT_F64 (finite): one reduction and
+    one pair of polynomials (LLVM did not share them between the two calls: 3.2 -> 2.0 ns per
+    element)."""
+    ax = abs(x)
+    y, yl, q = _reduce_fast_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
+    return _sin_cos_values(x, ax, s, c, q, _F64_ZERO, _F64_INF, _F64_NAN)
+
+
+@njit(**_OPTS)
 def sincos_f32(x):
     """(sin_f32(x), cos_f32(x)) with one argument reduction (see :func:`sincos_f64`)."""
     ax = abs(x)
