@@ -433,8 +433,9 @@ def _reduce_fast_f64(ax):
     * x - k*P1 is exact by FMA: P1 = fl(pi/2) is a multiple of 2^-52, x too where k >= 1
       (x > 0.78), and |x - k*P1| <= pi/4 + 2^-22 + 2^30 |pi/2 - P1| < 1 fits 53 bits.
     * k*P2 = ph + pl exactly (FMA); yh + e = r1 - ph exactly by Fast2Sum, even where |r1| < |ph|:
-      r1 is a multiple of 2^-53 and ph (< 2^-23.8) of 2^-76, which is Fast2Sum's condition.
-    * yl = (e - pl) - k*P3: two roundings of terms < 2^-53 |yh| + 2^-76, and k*(pi/2 - P1 - P2 - P3)
+      r1 = M 2^-53 and ph = N 2^-e with |M|, |N| < 2^53 and e >= 77 (ph < 2^-24.5), which is
+      Fast2Sum's condition.
+    * yl = (e - pl) - k*P3: two roundings of terms < 2^-53 |yh| + 2^-77, and k*(pi/2 - P1 - P2 - P3)
       < 2^-132 is left out: absolute error < 2^-105 |y| + 2^-128. No double has |y| < 2^-61 (the
       worst case of all doubles, x = 6381956970095103 * 2^797; Muller, Elementary Functions), so the
       relative error of y + yl is < 2^-67, and |yl| << |yh|: a Fast2Sum normalizes the pair.
