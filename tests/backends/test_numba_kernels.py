@@ -250,42 +250,50 @@ def test_sin_and_cos_of_one_value_share_one_call(dtype):
         np.testing.assert_allclose(got, want, rtol=2e-6 if dtype == "float32" else 1e-13, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("shape,row", [((100,), None), ((2, 3000), 3000), ((None,), None)],
                          ids=["inline", "nd-library", "flat"])
-def test_float64_trig_fast_path_and_redo_give_full_range_bits(shape, row):
-    """float64 sin/cos/tan in a loop without reductions take the fast path in every loop shape:
+def test_trig_fast_path_and_redo_give_full_range_bits(shape, row, dtype):
+    """sin/cos/tan in a loop without reductions take the fast path in every loop shape:
     written inline (a static 100-element loop, as in the hessian), a library nest (a broadcast
     over 6000 elements), a flat block loop. A loop holding an argument beyond the limit, inf or
-    NaN is redone with the full-range functions: the bits of numba_math's sin_f64 etc. either way."""
+    NaN is redone with the full-range functions: the bits of numba_math's sin_f64 etc. either way
+    (float32: sin_fast_f32 etc., sin and cos as two calls)."""
     from numba import njit
     from staticad.backends import numba_math as nm
-    x = sad.placeholder(shape, "float64", name="x")
+    sfx = "f64" if dtype == "float64" else "f32"
+    ity = np.int64 if dtype == "float64" else np.int32
+    x = sad.placeholder(shape, dtype, name="x")
     ins = [x]
     if row is not None:
-        r = sad.placeholder((row,), "float64", name="r")
+        r = sad.placeholder((row,), dtype, name="r")
         ins.append(r)
         x = x + r
     outs = [sad.sin(x) * 2.0, sad.cos(x) + 1.0, sad.tan(x)]
     f = sad.function(ins, outs, backend="numba")
-    assert "_nm.sincos_fast_f64(" in f.source and "_nm.tan_fast_f64(" in f.source
-    assert "n_slow" in f.source and "_nm.TRIG_FAST_LIMIT_F64" in f.source
+    pair = "_nm.sincos_fast_f64(" if dtype == "float64" else "_nm.cos_fast_f32("
+    assert pair in f.source and f"_nm.tan_fast_{sfx}(" in f.source
+    assert "n_slow" in f.source and f"_nm.TRIG_FAST_LIMIT_{sfx.upper()}" in f.source
+    sin, cos, tan = (getattr(nm, f"{name}_{sfx}") for name in ("sin", "cos", "tan"))
+    two, one = np.dtype(dtype).type(2.0), np.dtype(dtype).type(1.0)
 
     @njit(error_model="numpy", fastmath={"contract"})
     def full(v):
         s, c, t = np.empty_like(v), np.empty_like(v), np.empty_like(v)
         for i in range(v.size):
-            s[i], c[i], t[i] = nm.sin_f64(v[i]) * 2.0, nm.cos_f64(v[i]) + 1.0, nm.tan_f64(v[i])
+            s[i], c[i], t[i] = sin(v[i]) * two, cos(v[i]) + one, tan(v[i])
         return s, c, t
 
     rng = np.random.default_rng(7)
     size = 100 if shape == (100,) else 6000
-    for bad in (None, 1e300, -1e22, np.inf, np.nan, -2.0 ** 30, np.nextafter(2.0 ** 30, 3.0)):
-        v = rng.uniform(-10, 10, size)
+    lim = float(nm.TRIG_FAST_LIMIT_F64 if dtype == "float64" else nm.TRIG_FAST_LIMIT_F32)
+    for bad in (None, 1e30, -1e22, np.inf, np.nan, -lim, lim * (1 + 2.0 ** -20)):
+        v = rng.uniform(-10, 10, size).astype(dtype)
         if bad is not None:
             v[size // 3] = bad
-        args = [v] if row is None else [v.reshape(2, row), np.zeros(row)]
+        args = [v] if row is None else [v.reshape(2, row), np.zeros(row, dtype)]
         want = full(v)
         for got, w in zip(f(*args), want):
-            assert np.array_equal(np.ravel(got).view(np.int64), w.view(np.int64)) or (
-                np.array_equal(np.isnan(np.ravel(got)), np.isnan(w))
-                and np.array_equal(np.ravel(got)[~np.isnan(w)].view(np.int64), w[~np.isnan(w)].view(np.int64))), bad
+            got = np.ravel(got)
+            assert np.array_equal(np.isnan(got), np.isnan(w)), bad
+            assert np.array_equal(got[~np.isnan(w)].view(ity), w[~np.isnan(w)].view(ity)), bad
