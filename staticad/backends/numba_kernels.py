@@ -50,13 +50,16 @@ _KERNEL_HEAD = ('@njit(cache=True, error_model="numpy", fastmath={"contract"}, n
 
 
 def _sin_cos_pairs(members, fast) -> dict:
-    """sin and cos members of one input (float32/float64, not on the fast float32 path, whose
-    calls LLVM already shares): member -> (first of the two, second)."""
+    """sin and cos members of one input (float32/float64; on the fast path float64 only: LLVM
+    shares the work of the float32 calls): member -> (first of the two, second)."""
+    from . import numba_math
     seen, pairs = {}, {}
     for m in members:
-        if m.op not in (_ew.SIN, _ew.COS) or m in fast or m.dtype.name not in MATH_SUFFIX or m in pairs:
+        if m.op not in (_ew.SIN, _ew.COS) or m.dtype.name not in MATH_SUFFIX or m in pairs:
             continue
-        key = (m.inputs[0], m.dtype)
+        if m in fast and m.dtype.name not in numba_math.FAST_SINCOS:
+            continue
+        key = (m.inputs[0], m.dtype, m in fast)
         other = seen.get(key)
         if other is not None and other.op is not m.op:
             pairs[other] = pairs[m] = (other, m)
@@ -301,13 +304,9 @@ class KernelLibraryMixin:
                 self._combine(s, f"total{i}", f"_rt.block_{kind}({staged[s]}, np.int64(k1 - k0))")
             w.indent -= 1
         else:
-            for p in range(r):
-                w(f"for i{p} in range({dims[p]}):")
-                w.indent += 1
             index = ", ".join(f"i{p}" for p in range(r)) if r else "()"
             reads_nd = {i: f"{x}[{idx}]" for i, (x, idx) in reads.items()}
-            self._emit_body(k, reads_nd, local_scalars, local_accs, values, stores, index)
-            w.indent -= r
+            self._emit_nest(k, dims, reads_nd, local_scalars, local_accs, values, stores, index, "n_slow")
         w(f"return ({', '.join(f'total{i}' for i in range(len(totals)))}{',' if totals else ''})")
         params = [name for name, _ in nm.params]
         text = "\n".join([_KERNEL_HEAD, f"def KERNEL({', '.join(params)}):", VECTOR_HINT] + w.lines)
@@ -375,11 +374,31 @@ class KernelLibraryMixin:
         self._inline_values.update(f"v{self.order[m]}" for m in k.members)
         values = {m: f"v{self.order[m]}{suffix}" for m in k.members}
         stores = {m: self.ident(m) for m in k.stored}
-        for p in range(r):
-            w(f"for i{p} in range({D[p]}):")
-            w.indent += 1
-        self._emit_body(k, reads, scalars, local_accs, values, stores, ", ".join(f"i{p}" for p in range(r)) if r else "()")
-        w.indent -= r
+        self._emit_nest(k, D, reads, scalars, local_accs, values, stores,
+                        ", ".join(f"i{p}" for p in range(r)) if r else "()", f"n_slow_{k.name}")
+
+    def _emit_nest(self, k, dims, reads, scalars, accs, values, stores, index, slow):
+        """The loop nest of a kernel over ``dims``. Without reductions (a nest that only stores
+        can run twice) sin/cos/tan take the fast path, and the whole nest is redone with the
+        full-range functions when an argument was outside its range (float64 hessian kernel of
+        100 elements: 2.7 -> 0.5 us)."""
+        w = self.w
+        r = len(dims)
+        fast_trig = self._fast_trig_members(k) if r and not k.sinks else []
+        if fast_trig:
+            w(f"{slow} = False  # an argument of sin/cos/tan outside the fast range (or inf/NaN)")
+        for redo in ((False, True) if fast_trig else (False,)):
+            if redo:
+                w(f"if {slow}:  # redo the loop with the full-range reduction")
+                w.indent += 1
+            for p in range(r):
+                w(f"for i{p} in range({dims[p]}):")
+                w.indent += 1
+            if redo:
+                self._emit_body(k, reads, scalars, accs, {m: v + "r" for m, v in values.items()}, stores, index)
+            else:
+                self._emit_body(k, reads, scalars, accs, values, stores, index, fast_trig=fast_trig, slow=slow)
+            w.indent -= r + redo
 
     def _nd_index(self, osym, S, arr, D, nm, caller) -> str:
         """Index of an operand of symbolic shape ``osym`` in the loop nest over ``S``; a dim that may
@@ -412,18 +431,26 @@ class KernelLibraryMixin:
         return acc
 
     def _fast_trig_members(self, k) -> list:
-        """float32 sin/cos/tan members of ``k`` that can use numba_math's fast-range variants."""
+        """sin/cos/tan members of ``k`` that can use numba_math's fast-range variants."""
         from . import numba_math
         return [m for m in k.members if m.op.extra.get("vector_math") is not None
                 and (m.op.extra["vector_math"], m.dtype.name) in numba_math.FAST_FUNCS]
 
-    def _emit_body(self, k, reads, scalars, accs, values, stores, store_index, fast_trig=()):
+    def _emit_body(self, k, reads, scalars, accs, values, stores, store_index, fast_trig=(), slow="n_slow"):
         """One iteration of kernel ``k``: member values named by ``values``, stored members written
         to ``stores[m][store_index]``. ``fast_trig`` members call the fast-range variants and
-        count the arguments outside their range into ``n_slow``."""
+        flag an argument outside their range in the boolean ``slow``."""
+        from . import numba_math
         w = self.w
         fast = set(fast_trig)
         checked = set()   # arguments already tested against the fast range in this iteration
+
+        def check_range(m, arg):
+            # branch-free (NaN counts too): a conditional expression per trig call made
+            # numba's SSA pass quadratic in the size of the fused body
+            if arg not in checked:
+                checked.add(arg)
+                w(f"{slow} |= not abs({arg}) <= _nm.{numba_math.FAST_LIMITS[m.dtype.name]}")
 
         def val(i):
             if i in values:
@@ -444,17 +471,18 @@ class KernelLibraryMixin:
                 if m is first:
                     sin_m, cos_m = (m, second) if m.op is _ew.SIN else (second, m)
                     arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
-                    w(f"{values[sin_m]}, {values[cos_m]} = _nm.sincos_{MATH_SUFFIX[m.dtype.name]}({arg})")
+                    if m in fast:
+                        check_range(m, arg)
+                        fn = numba_math.FAST_SINCOS[m.dtype.name]
+                    else:
+                        fn = f"sincos_{MATH_SUFFIX[m.dtype.name]}"
+                    w(f"{values[sin_m]}, {values[cos_m]} = _nm.{fn}({arg})")
                 store(m)
                 continue
             if m in fast:
                 arg = _cast_to(val(m.inputs[0]), m.inputs[0].dtype, m.dtype)
-                # branch-free (NaN counts too): a conditional expression per trig call made
-                # numba's SSA pass quadratic in the size of the fused body
-                if arg not in checked:
-                    checked.add(arg)
-                    w(f"n_slow |= not abs({arg}) <= _nm.TRIG_FAST_LIMIT_F32")
-                expr = f"_nm.{m.op.extra['vector_math']}_fast_f32({arg})"
+                check_range(m, arg)
+                expr = f"_nm.{numba_math.FAST_FUNCS[(m.op.extra['vector_math'], m.dtype.name)]}({arg})"
             else:
                 expr = self._member_expr(m, val)
             v = values[m]

@@ -60,7 +60,10 @@ Algorithms (all derived here; polynomial coefficients are minimax fits made with
   reduced argument as a float32 pair; float32 tan runs wholly in float64. Up to |x| <= 2^20, float32
   sin/cos reduce by Cody-Waite in float32 with explicit FMAs (a float32 pair, no float64 step) and
   tan by Cody-Waite in float64; the full-range functions select that same reduction there, so the
-  fast variants (``sin_fast_f32`` etc., |x| <= 2^20 only) give their results bit for bit.
+  fast variants (``sin_fast_f32`` etc., |x| <= 2^20 only) give their results bit for bit. Up to
+  |x| <= 2^30, float64 sin/cos/tan reduce by Cody-Waite in float64 with explicit FMAs (a
+  double-double, branch-free, vectorizable); the full-range functions branch to it there, so
+  ``sin_fast_f64`` etc. give their bits too.
 * tanh: |x| < 0.55: x + x^3 T(x^2); else 1 - 2/(exp(2|x|)+1); sign restored. float32 clamps |x| to
   9.25 (tanh is 1 in float32 beyond) so its exp needs neither clamps nor a second scale factor.
 * sigmoid: e = exp(-|x|); (1 or e)/(1+e).
@@ -240,7 +243,8 @@ from .numba_trig import (  # noqa: F401
     TRIG_FAST_LIMIT_F32, _pio2_parts, _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3, _S_2_OVER_PI,
     _pio2_parts_f32, _F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4, _F_2_OVER_PI, _fma,
     _reduce_fast_f32, _reduce_fast_f32x, _reduce_any_f32x, sin_fast_f32, cos_fast_f32, tan_fast_f32,
-    sin_f64, cos_f64, tan_f64, sincos_f32, sincos_f64)
+    TRIG_FAST_LIMIT_F64, _D_PIO2_1, _D_PIO2_2, _D_PIO2_3, _reduce_fast_f64, _reduce_any_f64,
+    sin_fast_f64, cos_fast_f64, tan_fast_f64, sincos_fast_f64, sin_f64, cos_f64, tan_f64, sincos_f32, sincos_f64)
 
 
 # ============================================================================================
@@ -351,8 +355,12 @@ FUNCS = {
     for dt in ("float32", "float64")
 }
 
-# float32 trig for |x| <= TRIG_FAST_LIMIT_F32 only (the caller checks, see numba_codegen)
-FAST_FUNCS = {(op, "float32"): f"{op}_fast_f32" for op in ("sin", "cos", "tan")}
+# trig for |x| <= TRIG_FAST_LIMIT_F32 / _F64 only (the caller checks, see numba_kernels)
+FAST_FUNCS = {(op, dt): f"{op}_fast_{sfx}" for op in ("sin", "cos", "tan")
+              for dt, sfx in (("float32", "f32"), ("float64", "f64"))}
+FAST_LIMITS = {"float32": "TRIG_FAST_LIMIT_F32", "float64": "TRIG_FAST_LIMIT_F64"}
+# sin and cos of one value on the fast path: float64 only (LLVM shares the float32 calls' work)
+FAST_SINCOS = {"float64": "sincos_fast_f64"}
 
 MAX_ULP_BOUND = 4
 MAX_ULP = {key: MAX_ULP_BOUND for key in FUNCS}

@@ -9,6 +9,11 @@
   because a neighbour was out of range changes nothing).
 * float32 tan: float64 reduction and polynomials (its quotient needs the extra precision), with
   a float64 Cody-Waite reduction up to the same limit.
+* float64 sin/cos/tan up to TRIG_FAST_LIMIT_F64 = 2^30: Cody-Waite reduction in float64
+  (``_reduce_fast_f64``): pi/2 in three float64 parts, explicit FMAs, Fast2Sums, the double-double
+  y + yl to 2^-67 relative (error analysis in its docstring), ~8 FLOPs, no table or branch, so
+  LLVM vectorizes it. The full-range functions branch to it below the limit: ``sin_fast_f64`` etc.
+  give their bits.
 """
 from __future__ import annotations
 
@@ -254,14 +259,14 @@ def _pio2_parts():
     return (_F64(math.ldexp(p1, -bits)), _F64(math.ldexp(p2, -bits)), _F64(math.ldexp(pio2 - p1 - p2, -bits)))
 
 
-def _pio2_parts_f32(n=4):
-    """pi/2 = P1 + ... + Pn, each float32 the rounding of what the previous ones leave (four: the
-    sum is pi/2 to 2^-100)."""
+def _pio2_parts_f32(n=4, dtype=_F32):
+    """pi/2 = P1 + ... + Pn, each (float32) the rounding of what the previous ones leave (four
+    float32: the sum is pi/2 to 2^-100; three float64: to 2^-160)."""
     bits = 300
     rest = _pi_fixed(bits) >> 1
     parts = []
     for _ in range(n):
-        p = _F32(math.ldexp(rest, -bits))
+        p = dtype(math.ldexp(rest, -bits))
         parts.append(p)
         rest -= int(math.ldexp(float(p), bits))
     return parts
@@ -271,13 +276,19 @@ _CW_PIO2_1, _CW_PIO2_2, _CW_PIO2_3 = _pio2_parts()
 _S_2_OVER_PI = _F64(2.0 / math.pi)
 _F_PIO2_1, _F_PIO2_2, _F_PIO2_3, _F_PIO2_4 = _pio2_parts_f32()
 _F_2_OVER_PI = _F32(2.0 / math.pi)
+_D_PIO2_1, _D_PIO2_2, _D_PIO2_3 = _pio2_parts_f32(3, _F64)
 
 
 if numba.config.DISABLE_JIT:  # the functions run as Python (NUMBA_DISABLE_JIT=1)
+    from fractions import Fraction
+
     def _fma(a, b, c):
-        """a*b + c: the float32 product is exact in float64, and the sums here are exact there
-        too (or a tail term, where a double rounding is harmless)."""
-        return type(a)(float(a) * float(b) + float(c))
+        """a*b + c: float32: the product is exact in float64, and the sums here are exact there
+        too (or a tail term, where a double rounding is harmless); float64: exact rational
+        arithmetic rounded once (the float64 reduction is exact only with a true FMA)."""
+        if isinstance(a, np.float32):
+            return type(a)(float(a) * float(b) + float(c))
+        return type(a)(float(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))))
 else:
     @intrinsic
     def _fma(typingctx, a, b, c):
@@ -405,10 +416,86 @@ def tan_f32(x):
     return _F32(v)
 
 
+# --- float64 fast path: |x| <= TRIG_FAST_LIMIT_F64 ---------------------------------------------
+# The table reduction ``_reduce_f64`` (int64 limb products, three table loads) is not vectorized
+# by LLVM: ~16 ns per float64 sin. Below the limit ``_reduce_fast_f64`` (a few FMAs, no table, no
+# branch) gives the same double-double quality; the full-range functions branch to it there.
+TRIG_FAST_LIMIT_F64 = _F64(2.0 ** 30)
+
+
+@njit(**_OPTS)
+def _reduce_fast_f64(ax):
+    """ax = |x| (float64), ax <= TRIG_FAST_LIMIT_F64 -> (y, yl, q): |x| = q*pi/2 + y + yl (mod 2 pi),
+    y + yl a double-double, in float64 arithmetic (Cody-Waite, pi/2 = P1 + P2 + P3 to 2^-162).
+
+    * k: the rounded product x*2/pi is off by < 2^-23 at 2^30: |y| <= pi/4 + 2^-22 (the
+      polynomials are fitted up to 1.01 pi/4).
+    * x - k*P1 is exact by FMA: P1 = fl(pi/2) is a multiple of 2^-52, x too where k >= 1
+      (x > 0.78), and |x - k*P1| <= pi/4 + 2^-22 + 2^30 |pi/2 - P1| < 1 fits 53 bits.
+    * k*P2 = ph + pl exactly (FMA); yh + e = r1 - ph exactly by Fast2Sum, even where |r1| < |ph|:
+      r1 = M 2^-53 and ph = N 2^-e with |M|, |N| < 2^53 and e >= 77 (ph < 2^-24.5), which is
+      Fast2Sum's condition.
+    * yl = (e - pl) - k*P3: two roundings of terms < 2^-53 |yh| + 2^-77, and k*(pi/2 - P1 - P2 - P3)
+      < 2^-132 is left out: absolute error < 2^-105 |y| + 2^-128. No double has |y| < 2^-61 (the
+      worst case of all doubles, x = 6381956970095103 * 2^797; Muller, Elementary Functions), so the
+      relative error of y + yl is < 2^-67, and |yl| << |yh|: a Fast2Sum normalizes the pair.
+    The limit keeps k < 2^30: q by a float64 -> int32 conversion (vcvttpd2dq, packed on every
+    x86-64 vector width; AVX2 has none to int64)."""
+    k = np.rint(ax * _S_2_OVER_PI)
+    r1 = _fma(-k, _D_PIO2_1, ax)
+    ph = k * _D_PIO2_2
+    pl = _fma(k, _D_PIO2_2, -ph)
+    yh = r1 - ph
+    e = (r1 - yh) - ph
+    yl = _fma(-k, _D_PIO2_3, e - pl)
+    y = yh + yl
+    return y, yl - (y - yh), _I32(k) & _I32(3)
+
+
+@njit(**_OPTS)
+def _reduce_any_f64(ax):
+    """ax = |x| (float64, any) -> (y, yl, q): the fast reduction up to its limit (so the fast
+    variants give these functions' bits), the table above it (and for inf/NaN). A branch, not a
+    select as for float32: the table reduction is never vectorized, and computing both cost it
+    on every element."""
+    if ax <= TRIG_FAST_LIMIT_F64:
+        return _reduce_fast_f64(ax)
+    y, yl, q = _reduce_f64(ax)
+    return y, yl, _I32(q)
+
+
+@njit(**_OPTS)
+def sin_fast_f64(x):
+    """sin for |x| <= TRIG_FAST_LIMIT_F64 (finite): same results as ``sin_f64`` there."""
+    y, yl, q = _reduce_fast_f64(abs(x))
+    s, c = _sincos_poly_f64(y, yl)
+    v = _pick_sin(s, c, q)
+    v = -v if x < _F64_ZERO else v
+    return x if x == _F64_ZERO else v                  # keeps -0
+
+
+@njit(**_OPTS)
+def cos_fast_f64(x):
+    """cos for |x| <= TRIG_FAST_LIMIT_F64 (finite): same results as ``cos_f64`` there."""
+    y, yl, q = _reduce_fast_f64(abs(x))
+    s, c = _sincos_poly_f64(y, yl)
+    return _pick_cos(s, c, q)
+
+
+@njit(**_OPTS)
+def tan_fast_f64(x):
+    """tan for |x| <= TRIG_FAST_LIMIT_F64 (finite): same results as ``tan_f64`` there."""
+    y, yl, q = _reduce_fast_f64(abs(x))
+    s, c = _sincos_poly_f64(y, yl)
+    v = s / c if (q & 1) == 0 else -c / s
+    v = -v if x < _F64_ZERO else v
+    return x if x == _F64_ZERO else v
+
+
 @njit(**_OPTS)
 def sin_f64(x):
     ax = abs(x)
-    y, yl, q = _reduce_f64(ax)
+    y, yl, q = _reduce_any_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
     v = _pick_sin(s, c, q)
     v = -v if x < _F64_ZERO else v
@@ -419,7 +506,7 @@ def sin_f64(x):
 @njit(**_OPTS)
 def cos_f64(x):
     ax = abs(x)
-    y, yl, q = _reduce_f64(ax)
+    y, yl, q = _reduce_any_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
     v = _pick_cos(s, c, q)
     return v if ax < _F64_INF else _F64_NAN
@@ -438,9 +525,21 @@ def _sin_cos_values(x, ax, s, c, q, zero, inf, nan):
 @njit(**_OPTS)
 def sincos_f64(x):
     """(sin_f64(x), cos_f64(x)) with one argument reduction: the table reduction is too large
-    for LLVM to inline, so two calls on one x were two reductions (hessian kernels: ~19 ns each)."""
+    for LLVM to inline, so two calls on one x were two reductions (hessian kernels: ~19 ns each;
+    the fast variants are inlined, and LLVM shares their reduction)."""
     ax = abs(x)
-    y, yl, q = _reduce_f64(ax)
+    y, yl, q = _reduce_any_f64(ax)
+    s, c = _sincos_poly_f64(y, yl)
+    return _sin_cos_values(x, ax, s, c, q, _F64_ZERO, _F64_INF, _F64_NAN)
+
+
+@njit(**_OPTS)
+def sincos_fast_f64(x):
+    """(sin_fast_f64(x), cos_fast_f64(x)), |x| <= TRIG_FAST_LIMIT_F64 (finite): one reduction and
+    one pair of polynomials (LLVM did not share them between the two calls: 3.2 -> 2.0 ns per
+    element)."""
+    ax = abs(x)
+    y, yl, q = _reduce_fast_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
     return _sin_cos_values(x, ax, s, c, q, _F64_ZERO, _F64_INF, _F64_NAN)
 
@@ -457,7 +556,7 @@ def sincos_f32(x):
 @njit(**_OPTS)
 def tan_f64(x):
     ax = abs(x)
-    y, yl, q = _reduce_f64(ax)
+    y, yl, q = _reduce_any_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
     v = s / c if (q & 1) == 0 else -c / s
     v = -v if x < _F64_ZERO else v

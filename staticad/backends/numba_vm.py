@@ -73,20 +73,32 @@ _cos = _per_dtype(_nm.cos_f32, _nm.cos_f64)
 _tan = _per_dtype(_nm.tan_f32, _nm.tan_f64)
 _tanh = _per_dtype(_nm.tanh_f32, _nm.tanh_f64)
 _sigmoid = _per_dtype(_nm.sigmoid_f32, _nm.sigmoid_f64)
-# float32 sin/cos/tan over |x| <= TRIG_FAST_LIMIT_F32 (the compiled kernels' fast path): the
-# float64 ones have no fast variant, so they map to the full-range function
-_sin_fast = _per_dtype(_nm.sin_fast_f32, _nm.sin_f64)
-_cos_fast = _per_dtype(_nm.cos_fast_f32, _nm.cos_f64)
-_tan_fast = _per_dtype(_nm.tan_fast_f32, _nm.tan_f64)
+# sin/cos/tan over |x| <= TRIG_FAST_LIMIT_F32 / _F64 (the compiled kernels' fast path)
+_sin_fast = _per_dtype(_nm.sin_fast_f32, _nm.sin_fast_f64)
+_cos_fast = _per_dtype(_nm.cos_fast_f32, _nm.cos_fast_f64)
+_tan_fast = _per_dtype(_nm.tan_fast_f32, _nm.tan_fast_f64)
+
+
+@njit(**_OPTS)
+def _fast_limit_f32(x):
+    return _nm.TRIG_FAST_LIMIT_F32
+
+
+@njit(**_OPTS)
+def _fast_limit_f64(x):
+    return _nm.TRIG_FAST_LIMIT_F64
+
+
+_fast_limit = _per_dtype(_fast_limit_f32, _fast_limit_f64)
 
 
 @njit(**_OPTS)
 def _fast_range(a, m):
-    """Whether every argument of a float32 sin/cos/tan is in the fast-path range (NaN is not)."""
+    """Whether every argument of a sin/cos/tan is in the fast-path range (NaN is not)."""
     _rt.wide_vectors()  # 512-bit vectors where the CPU has them
     n_slow = 0
     for i in range(m):
-        n_slow += not abs(a[i]) <= _nm.TRIG_FAST_LIMIT_F32
+        n_slow += not abs(a[i]) <= _fast_limit(a[i])
     return n_slow == 0
 
 

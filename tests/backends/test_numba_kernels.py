@@ -248,3 +248,52 @@ def test_sin_and_cos_of_one_value_share_one_call(dtype):
     v = np.random.default_rng(3).uniform(-4, 4, (3, 40)).astype(dtype)
     for got, want in zip(f(v), ref(v)):
         np.testing.assert_allclose(got, want, rtol=2e-6 if dtype == "float32" else 1e-13, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape,row", [((100,), None), ((2, 3000), 3000), ((None,), None)],
+                         ids=["inline", "nd-library", "flat"])
+def test_trig_fast_path_and_redo_give_full_range_bits(shape, row, dtype):
+    """sin/cos/tan in a loop without reductions take the fast path in every loop shape:
+    written inline (a static 100-element loop, as in the hessian), a library nest (a broadcast
+    over 6000 elements), a flat block loop. A loop holding an argument beyond the limit, inf or
+    NaN is redone with the full-range functions: the bits of numba_math's sin_f64 etc. either way
+    (float32: sin_fast_f32 etc., sin and cos as two calls)."""
+    from numba import njit
+    from staticad.backends import numba_math as nm
+    sfx = "f64" if dtype == "float64" else "f32"
+    ity = np.int64 if dtype == "float64" else np.int32
+    x = sad.placeholder(shape, dtype, name="x")
+    ins = [x]
+    if row is not None:
+        r = sad.placeholder((row,), dtype, name="r")
+        ins.append(r)
+        x = x + r
+    outs = [sad.sin(x) * 2.0, sad.cos(x) + 1.0, sad.tan(x)]
+    f = sad.function(ins, outs, backend="numba")
+    pair = "_nm.sincos_fast_f64(" if dtype == "float64" else "_nm.cos_fast_f32("
+    assert pair in f.source and f"_nm.tan_fast_{sfx}(" in f.source
+    assert "n_slow" in f.source and f"_nm.TRIG_FAST_LIMIT_{sfx.upper()}" in f.source
+    sin, cos, tan = (getattr(nm, f"{name}_{sfx}") for name in ("sin", "cos", "tan"))
+    two, one = np.dtype(dtype).type(2.0), np.dtype(dtype).type(1.0)
+
+    @njit(error_model="numpy", fastmath={"contract"})
+    def full(v):
+        s, c, t = np.empty_like(v), np.empty_like(v), np.empty_like(v)
+        for i in range(v.size):
+            s[i], c[i], t[i] = sin(v[i]) * two, cos(v[i]) + one, tan(v[i])
+        return s, c, t
+
+    rng = np.random.default_rng(7)
+    size = 100 if shape == (100,) else 6000
+    lim = float(nm.TRIG_FAST_LIMIT_F64 if dtype == "float64" else nm.TRIG_FAST_LIMIT_F32)
+    for bad in (None, 1e30, -1e22, np.inf, np.nan, -lim, lim * (1 + 2.0 ** -20)):
+        v = rng.uniform(-10, 10, size).astype(dtype)
+        if bad is not None:
+            v[size // 3] = bad
+        args = [v] if row is None else [v.reshape(2, row), np.zeros(row, dtype)]
+        want = full(v)
+        for got, w in zip(f(*args), want):
+            got = np.ravel(got)
+            assert np.array_equal(np.isnan(got), np.isnan(w)), bad
+            assert np.array_equal(got[~np.isnan(w)].view(ity), w[~np.isnan(w)].view(ity)), bad

@@ -506,6 +506,140 @@ def test_fast_sin_cos_float32_without_jit_match_compiled():
     assert np.array_equal(got[5].view(np.int32), yl.view(np.int32))
 
 
+# --- float64 fast-range trig (|x| <= TRIG_FAST_LIMIT_F64) ----------------------------------
+LIM64 = float(nm.TRIG_FAST_LIMIT_F64)
+
+
+def fast_loop64(name):
+    return loop(name, np.float64, f=getattr(nm, f"{name}_fast_f64"))
+
+
+def near_half_quadrants64(n, rng):
+    """float64 nearest to (k + 1/2) pi/2 and their neighbours, k random below the fast limit: where
+    x*2/pi rounds to either neighbouring k (the reduced argument just past pi/4)."""
+    k = np.unique(rng.integers(0, int(LIM64 / (math.pi / 2)), n)).astype(np.longdouble)
+    x = ((k + np.longdouble(0.5)) * (_pi_longdouble() / 2)).astype(np.float64)
+    return np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, 0.0)])
+
+
+def _fast_inputs64(rng, n):
+    """Random bit patterns and uniform values below the limit, floats nearest to multiples and
+    half-quadrants of pi/2 (both signs), zeros, denormals, the limit and its neighbours."""
+    edge = np.array([0.0, -0.0, 5e-324, -5e-324, 2.2e-308, 1e-300, 0.785398163397448,
+                     0.7853981633974483, 0.7853981633974484, LIM64, -LIM64,
+                     np.nextafter(LIM64, 0), -np.nextafter(LIM64, 0)])
+    hard = near_multiples(np.float64, _pi_longdouble() / 2, int(LIM64 / (math.pi / 2)), n // 4, rng)
+    return np.concatenate([random_bits(np.float64, n, rng, -LIM64, LIM64), rng.uniform(-20, 20, n // 4),
+                           hard, near_half_quadrants64(n // 4, rng), -near_half_quadrants64(n // 16, rng),
+                           edge])
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_fast_trig_float64_equals_full_range_within_limit(name):
+    """The fast variants give the full-range functions' bits on their whole domain; where
+    np.longdouble has 64 bits, both are within 1 ULP of it (2 for tan), also just above the limit
+    (the table reduction)."""
+    rng = np.random.default_rng(31)
+    x = _fast_inputs64(rng, N)
+    x = x[np.abs(x) <= LIM64]
+    got = fast_loop64(name)(x)
+    full = loop(name, np.float64)(x)
+    same = got.view(np.int64) == full.view(np.int64)
+    i = int(np.argmin(same))
+    assert same.all(), f"{name}_fast_f64({x[i]!r}) = {got[i]!r}, full range gives {full[i]!r}"
+    if LONG_OK:
+        bound = 2 if name == "tan" else 1
+        assert check(name, x, bound=bound) <= bound
+        above = np.nextafter(LIM64, np.inf) * np.array([1.0, 1.0 + 2 ** -40, 1.5, 1e3])
+        above = np.concatenate([above, np.nextafter(above, np.inf), -above])
+        assert check(name, above, bound=bound) <= bound
+
+
+def test_fast_float64_reduction_against_exact():
+    """|x| - k pi/2 as the double-double y + yl, against an exact integer computation with pi to
+    2^-400: absolute error < 2^-104 |y| + 2^-127 (the docstring's bound, with a factor 2 to
+    spare), |yl| <= ulp(y)/2, q = k mod 4, |y| <= pi/4 + 2^-22; y = |x| and yl = 0 below pi/4."""
+    rng = np.random.default_rng(32)
+    x = np.abs(_fast_inputs64(rng, 20_000))
+    x = x[(x <= LIM64)]
+
+    @njit(error_model="numpy", fastmath={"contract"})
+    def run(x, y, yl, q):
+        for i in range(x.size):
+            y[i], yl[i], q[i] = nm._reduce_fast_f64(x[i])
+    y, yl, q = np.empty_like(x), np.empty_like(x), np.empty(x.size, np.int32)
+    run(x, y, yl, q)
+    small = x < math.pi / 4 - 1e-9
+    assert np.array_equal(y[small], x[small]) and not yl[small].any() and not q[small].any()
+    assert np.abs(y).max() <= math.pi / 4 + 2.0 ** -22
+    assert (np.abs(yl) <= np.spacing(np.abs(y)) / 2).all()
+    bits = 400
+    pio2 = nm._pi_fixed(bits) >> 1
+    worst = 0.0
+    for xi, h, lo, qi in zip(x[~small].tolist(), y[~small].tolist(), yl[~small].tolist(), q[~small].tolist()):
+        xs = int(math.ldexp(xi, bits))                      # every float64 >= pi/4 is exact at 2^-400
+        ys = int(math.ldexp(h, bits)) + int(math.ldexp(lo, bits))
+        k = round((xs - ys) / pio2)
+        exact = xs - k * pio2
+        err = abs(ys - exact) / 2.0 ** bits
+        assert k % 4 == qi, (xi, k, qi)
+        assert err <= 2.0 ** -104 * abs(h) + 2.0 ** -127, (xi, h, lo, err)
+        worst = max(worst, err / abs(h))
+    assert worst > 2.0 ** -120                      # the bound is not vacuous: yl's roundings show
+
+
+def test_float64_trig_specials():
+    """NaN and +-inf give NaN (full range), +-0 give +-0 (sin, tan) and 1 (cos), fast and full."""
+    sp = np.array([np.nan, -np.nan, np.inf, -np.inf])
+    for name in ("sin", "cos", "tan"):
+        assert np.isnan(loop(name, np.float64)(sp)).all(), name
+    z = np.array([0.0, -0.0])
+    for f in (loop("sin", np.float64), fast_loop64("sin"), loop("tan", np.float64), fast_loop64("tan")):
+        assert f(z).view(np.int64).tolist() == z.view(np.int64).tolist()
+    assert fast_loop64("cos")(z).tolist() == [1.0, 1.0] == loop("cos", np.float64)(z).tolist()
+
+
+def test_fast_sin_cos_float64_without_jit_match_compiled():
+    """NUMBA_DISABLE_JIT=1 runs the functions as Python (the FMA as exact rational arithmetic):
+    the same reduction as the compiled code on hard cases, results within 1 ULP."""
+    rng = np.random.default_rng(33)
+    x = np.concatenate([near_multiples(np.float64, _pi_longdouble() / 2, int(LIM64 / (math.pi / 2)), 100, rng),
+                        near_half_quadrants64(100, rng), [5e-324, 0.5, 3.0, LIM64]])
+    code = ("import sys, numpy as np\n"
+            "from staticad.backends import numba_math as nm\n"
+            "x = np.frombuffer(bytes.fromhex(sys.argv[1]), np.float64)\n"
+            "r = [f(v) for f in (nm.sin_fast_f64, nm.cos_fast_f64, nm.sin_f64, nm.cos_f64) for v in x]\n"
+            "r += [nm._reduce_fast_f64(abs(v))[i] for i in (0, 1) for v in x]\n"
+            "print(np.array(r, np.float64).tobytes().hex())\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(nm.__file__)))
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code, x.tobytes().hex()], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    got = np.frombuffer(bytes.fromhex(out), np.float64).reshape(6, -1)
+    for row, name in zip(got, ("sin", "cos", "sin", "cos")):
+        assert ulp_distance(row, fast_loop64(name)(x)).max() <= 1, name
+
+    @njit(error_model="numpy", fastmath={"contract"})
+    def run(x, y, yl):
+        for i in range(x.size):
+            y[i], yl[i], _ = nm._reduce_fast_f64(abs(x[i]))
+    y, yl = np.empty_like(x), np.empty_like(x)
+    run(x, y, yl)
+    assert np.array_equal(got[4].view(np.int64), y.view(np.int64))
+    assert np.array_equal(got[5].view(np.int64), yl.view(np.int64))
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_fast_trig_float64_loops_vectorize(name):
+    """A loop over the float64 fast variants vectorizes (no table, no branch) and converts to
+    int32 only (no packed conversion to int64 before AVX-512)."""
+    run = fast_loop64(name)
+    run(np.ones(64))
+    ir = run.inspect_llvm(run.signatures[0])
+    assert not VECTOR_INT64_CONVERSION.search(ir), VECTOR_INT64_CONVERSION.search(ir).group(0)
+    assert _vector_width(ir, "double") >= 2
+
+
 # --- float32 paths made for vector width (float32 polynomials, int32 conversions) -------------
 def test_sin_cos_float32_exhaustive_binades_within_one_ulp():
     """Every float32 in [0.5, 4): the switch at pi/4, the quadrants at pi/2, pi, 3pi/2, through the
