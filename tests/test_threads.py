@@ -101,3 +101,23 @@ def test_two_functions_sharing_a_variable_lose_no_step(backend):
     assert float(v.value) == 2 * steps * 1 + 2 * steps * 2
     # a reader sees some whole number of completed steps, never a torn or garbage value
     assert all(r == int(r) and 0 <= r <= 6 * steps for r in seen)
+
+
+@pytest.mark.parametrize("given, want", [
+    ({}, {"GOMP_SPINCOUNT": "2000", "KMP_BLOCKTIME": "0"}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": None, "KMP_BLOCKTIME": None}),
+    ({"GOMP_SPINCOUNT": "5"}, {"GOMP_SPINCOUNT": "5", "KMP_BLOCKTIME": "0"}),
+])
+def test_openmp_workers_spin_briefly_unless_the_user_chose(given, want):
+    """Short spins after a parallel loop (no wake-up per call of back-to-back calls, no long
+    starving of BLAS threads); the user's own OpenMP settings are left alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    env.update(given)
+    code = ("import os, json, staticad.backends.numba_backend; "
+            "print(json.dumps({k: os.environ.get(k) for k in ('GOMP_SPINCOUNT', 'KMP_BLOCKTIME')}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == want

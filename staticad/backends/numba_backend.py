@@ -7,12 +7,17 @@ import sys
 import threading
 import warnings
 
-# Idle OpenMP workers sleep instead of spinning (unless the user chose otherwise). Spinning
-# workers of numba's omp threading layer starve OpenBLAS threads and every other process on
-# a small machine: a 1e6-element linear regression step took 20.7 ms with them spinning on a
-# busy 2-core machine and 3.0 ms with them sleeping (NUMBA_FACTS.md #8). Read by the OpenMP
-# runtime when numba first starts it, which is after this import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP workers spin briefly, then sleep (unless the user chose a policy). Workers that
+# spin for long (libgomp's default: 300k spins, ~7 ms here; Intel's 200 ms) starve OpenBLAS
+# threads and every other process on a small machine: a 1e6-element linear regression step
+# took 20.7 ms with them spinning on a busy 2-core machine, 3.0 ms with them sleeping
+# (NUMBA_FACTS.md #8). Sleeping at once costs a wake-up per parallel loop instead: chain
+# n=1e5 on 2 threads, Xeon VM, 124 us per call with OMP_WAIT_POLICY=PASSIVE, 68 us with 2000
+# spins (~50 us of one core after each parallel loop; 1000 spins already sufficed between
+# back-to-back calls). Read by the OpenMP runtime when numba first starts it, after this import.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "2000")   # GNU libgomp (numba's omp layer on Linux)
+    os.environ.setdefault("KMP_BLOCKTIME", "0")       # Intel OpenMP: no sub-millisecond setting
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
