@@ -108,7 +108,8 @@ class NumbaExecutable(ExecutableBase):
         # which are swapped in after a successful call (all at once: a failed call changes nothing)
         self._swapped = [var for _, var in swaps]
         self._spares = [np.empty(var.shape, var.dtype) for var in self._swapped]
-        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args + swaps) + (_array_type(np.uint8, 1),)
+        sig = tuple(_array_type(node.dtype, node.ndim) for _, node in self.args + swaps)
+        sig += (_array_type(np.uint8, 1),) if self._takes_ws else ()
         # Scratch memory of the entry point: one buffer per concurrent call. A call takes a
         # buffer from the pool and gives it back, so calls from several threads never share one
         # (list.pop/append are atomic); a call finding the pool empty starts with no buffer.
@@ -136,11 +137,13 @@ class NumbaExecutable(ExecutableBase):
     # packed inputs and outputs (NumbaCodegen.PACK_MIN): set by _generate
     _pack_in: list = []
     _out_recipe = None
+    _takes_ws = True  # whether the entry point takes the workspace (set by _generate)
 
     def _generate(self, plan):
         cg = NumbaCodegen(plan)
         source = cg.generate()
         self._pack_in, self._out_recipe = cg.pack_in, cg.out_recipe
+        self._takes_ws = cg.takes_workspace
         return source, cg.args, cg.swaps, cg.library_sources()
 
     def _enable_wide(self):
@@ -246,9 +249,11 @@ class NumbaExecutable(ExecutableBase):
             args = arrays
         pool = self._workspaces
         ws = pool.pop() if pool else _NO_WORKSPACE
+        if self._takes_ws:
+            args = args + [ws]
         t0 = now_ns() if timings is not None else 0
         try:
-            outs, need, wants_parallel = self.entry(*args, ws)
+            outs, need, wants_parallel = self.entry(*args)
         except TypeError:
             pool.append(ws)
             return self._run_conformed(arrays, timings)
@@ -259,7 +264,8 @@ class NumbaExecutable(ExecutableBase):
         if timings is not None:  # the profiling build times the whole native call as one step
             dt = now_ns() - t0
             timings.append(("entry", "entry", f"{self.stats.kernels} kernels, {self.stats.fused_ops} fused ops", t0, dt))
-        pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
+        if need or ws is not _NO_WORKSPACE:  # the pool stays empty while no call needs scratch memory
+            pool.append(ws if need <= len(ws) else np.empty(need + need // 4, np.uint8))
         if wants_parallel and not self.parallel_compiled:
             self.entry = self._parallel_on_next_call
         if self._swapped:
@@ -296,7 +302,16 @@ class NumbaExecutable(ExecutableBase):
                 self.entry = self._parallel_on_next_call
             return finish(outs)
 
-        return run_direct
+        def run_direct_plain(args):  # an entry point that takes no workspace
+            try:
+                outs, _, wants_parallel = self.entry(*args, *constants)
+            except (TypeError, ValueError):
+                return None
+            if wants_parallel and not self.parallel_compiled:
+                self.entry = self._parallel_on_next_call
+            return finish(outs)
+
+        return run_direct if self._takes_ws else run_direct_plain
 
     def _run_conformed(self, arrays, timings):
         """The call again with C-contiguous, writeable copies of the inputs that are not (views,
@@ -404,6 +419,7 @@ class NumbaProfilingExecutable(NumbaExecutable):
     def _generate(self, plan):
         cg = NumbaCodegen(plan, profile=True)
         source = cg.generate()
+        self._takes_ws = cg.takes_workspace
         self.steps = [(name, kind, ", ".join(ops)) for name, kind, ops, _ in cg.profile_steps]
         return source, cg.args, cg.swaps, cg.library_sources()
 

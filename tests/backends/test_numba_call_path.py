@@ -264,3 +264,23 @@ def test_static_dims_on_the_direct_path_are_checked_by_the_entry_point():
         f(a, np.ones((3, 3), np.float32))
     with pytest.raises(ValueError, match="'t'.*expected shape"):
         f(a, np.ones((2, 2), np.float32))
+
+
+def test_an_entry_point_takes_the_workspace_only_when_it_uses_it():
+    x = sad.placeholder((None,), name="x")
+    plain = sad.function([x], sad.grad(sad.sum(sad.sin(x) * x), x), backend="numba")
+    assert "def entry(x):" in plain.source and plain._exec._takes_ws is False
+    a = np.linspace(-2, 2, 50, dtype=np.float32)
+    for _ in range(2):
+        np.testing.assert_allclose(plain(a), np.cos(a) * a + np.sin(a), rtol=2e-6, atol=2e-6)
+        np.testing.assert_allclose(plain(x=a), np.cos(a) * a + np.sin(a), rtol=2e-6, atol=2e-6)  # checked path
+    assert plain._exec._workspaces == []   # nothing pooled: no call had scratch memory
+    h = sad.placeholder((6,), "float64", name="h")
+    y = sad.sum(sad.exp(h) * sad.sin(h)) + (h @ h) ** 2
+    hess = sad.function([h], sad.hessian(y, h), backend="numba")
+    ref = sad.function([h], sad.hessian(y, h), backend="numpy")
+    assert "ws)" in hess.source.split("def entry(", 1)[1].split("\n", 1)[0]
+    b = np.linspace(-1, 1, 6)
+    for _ in range(2):
+        np.testing.assert_allclose(hess(b), ref(b), rtol=1e-12)
+    assert len(hess._exec._workspaces) == 1   # its buffer, given back after each call
