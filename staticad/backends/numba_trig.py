@@ -235,6 +235,14 @@ def _pick_sin(s, c, q):
 
 
 @njit(**_OPTS)
+def _sin_of(x, s, c, q, zero):
+    """sin x (x finite) from the polynomials' (s, c) at the reduced |x| of quadrant q; keeps -0."""
+    v = _pick_sin(s, c, q)
+    v = -v if x < zero else v
+    return x if x == zero else v
+
+
+@njit(**_OPTS)
 def _pick_cos(s, c, q):
     v = c if (q & 1) == 0 else s
     return -v if ((q + 1) & 2) != 0 else v
@@ -349,9 +357,7 @@ def sin_fast_f32(x):
     """sin for |x| <= TRIG_FAST_LIMIT_F32 (finite): same results as ``sin_f32`` there."""
     yh, yl, q = _reduce_fast_f32x(abs(x))
     s, c = _sincos_poly_f32x(yh, yl)
-    v = _pick_sin(s, c, q)
-    v = -v if x < _F32_ZERO else v
-    return x if x == _F32_ZERO else v                  # keeps -0
+    return _sin_of(x, s, c, q, _F32_ZERO)
 
 
 @njit(**_OPTS)
@@ -389,10 +395,8 @@ def sin_f32(x):
     ax = abs(x)
     yh, yl, q = _reduce_any_f32x(ax)
     s, c = _sincos_poly_f32x(yh, yl)
-    v = _pick_sin(s, c, q)
-    v = -v if x < _F32_ZERO else v
-    v = v if ax < _F32_INF else _F32_NAN                # inf -> NaN; NaN stays NaN
-    return x if x == _F32_ZERO else v                  # keeps -0
+    v = _sin_of(x, s, c, q, _F32_ZERO)
+    return v if ax < _F32_INF else _F32_NAN            # inf -> NaN; NaN stays NaN
 
 
 @njit(**_OPTS)
@@ -469,9 +473,7 @@ def sin_fast_f64(x):
     """sin for |x| <= TRIG_FAST_LIMIT_F64 (finite): same results as ``sin_f64`` there."""
     y, yl, q = _reduce_fast_f64(abs(x))
     s, c = _sincos_poly_f64(y, yl)
-    v = _pick_sin(s, c, q)
-    v = -v if x < _F64_ZERO else v
-    return x if x == _F64_ZERO else v                  # keeps -0
+    return _sin_of(x, s, c, q, _F64_ZERO)
 
 
 @njit(**_OPTS)
@@ -497,10 +499,8 @@ def sin_f64(x):
     ax = abs(x)
     y, yl, q = _reduce_any_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
-    v = _pick_sin(s, c, q)
-    v = -v if x < _F64_ZERO else v
-    v = v if ax < _F64_INF else _F64_NAN
-    return x if x == _F64_ZERO else v
+    v = _sin_of(x, s, c, q, _F64_ZERO)
+    return v if ax < _F64_INF else _F64_NAN
 
 
 @njit(**_OPTS)
@@ -515,11 +515,9 @@ def cos_f64(x):
 @njit(**_OPTS)
 def _sin_cos_values(x, ax, s, c, q, zero, inf, nan):
     """(sin x, cos x) from the polynomials' (s, c) at the reduced argument of quadrant q."""
-    vs = _pick_sin(s, c, q)
-    vs = -vs if x < zero else vs
-    vs = vs if ax < inf else nan
+    vs = _sin_of(x, s, c, q, zero)
     vc = _pick_cos(s, c, q)
-    return (x if x == zero else vs), (vc if ax < inf else nan)
+    return (vs if ax < inf else nan), (vc if ax < inf else nan)
 
 
 @njit(**_OPTS)
