@@ -351,16 +351,26 @@ def check_update(shape, expected, name):
 
 class Workspace:
     """Intermediate buffers of one executable, kept across calls (sized by the last call that
-    needed them): a steady-state call allocates only its outputs and update values."""
+    needed them). Output buffers too when ``reuse_outputs`` (the executable copies every output
+    to the host before its next call): a steady-state call then allocates only its update
+    values, which become the Variables' buffers. Sub-graph workspaces never reuse outputs (a
+    loop's outputs are the next iteration's inputs)."""
 
-    def __init__(self):
+    def __init__(self, reuse_outputs=False):
         self.buffers: dict = {}
+        self.reuse_outputs = reuse_outputs
 
     def empty(self, name, n, dtype):
         buf = self.buffers.get(name)
         if buf is None or buf.shape[0] != n or buf.dtype != dtype:
             buf = self.buffers[name] = empty(n, dtype)
         return buf
+
+    def out(self, name, n, dtype):
+        """The buffer of output ``name``: fresh, or kept across calls when ``reuse_outputs``."""
+        if not self.reuse_outputs:
+            return empty(n, dtype)
+        return self.empty(("out", name), n, dtype)
 
     def sub(self, name) -> "Workspace":
         """The workspace of the sub-graph driver function ``name`` (control flow), kept like a buffer."""
@@ -508,7 +518,9 @@ class CudaExecutable(ExecutableBase):
                            for _, node in self.args if node.op is CONSTANT]
         self._targets = [var for var, _ in self.program.updates]
         self._keep_outputs = options.device_outputs
-        self._ws = Workspace()
+        # outputs copied to the host (the default) leave their device buffers free for the next
+        # call: no device allocation per output and call; device outputs are the caller's
+        self._ws = Workspace(reuse_outputs=not options.device_outputs)
         self._lock = threading.Lock()  # the workspace is per executable: one call at a time
 
     @property

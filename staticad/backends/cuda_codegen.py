@@ -114,12 +114,16 @@ class CudaCodegen(CudaLibraryMixin, CodegenBase):
         return f"_host.size({shape})"
 
     def alloc(self, node, size: str, dtype=None):
-        """Outputs and update values get a fresh buffer per call; intermediates live in the
-        executable's workspace and are reused by the next call."""
+        """Update values get a fresh buffer per call (it becomes the Variable's); outputs one from
+        ``_ws.out`` (fresh, or the last call's when the caller copies outputs to the host before
+        the next call); intermediates live in the executable's workspace and are reused."""
         dt = np_type(dtype if dtype is not None else node.dtype)
         name = self.ident(node)
         if node in self.roots:
-            self.w(f"{name} = _host.empty({size}, {dt})")
+            if any(node is val for _, val in self.program.updates):
+                self.w(f"{name} = _host.empty({size}, {dt})")
+            else:
+                self.w(f"{name} = _ws.out(\"{name}\", {size}, {dt})")
             self.fresh.add(node)
         else:
             self.w(f"{name} = _ws.empty(\"{name}\", {size}, {dt})")

@@ -267,6 +267,35 @@ def test_device_arrays_in_and_out():
         f(cuda.to_device(np.zeros((3, 3), "float32")))
 
 
+@needs_cuda
+def test_output_buffers_are_reused_only_when_outputs_go_to_the_host():
+    """Outputs copied to the host leave their device buffers to the next call (no device
+    allocation per output and call); device outputs and update values stay fresh."""
+    x = sad.placeholder((None,), "float32", name="x")
+    w = sad.Variable(np.ones(3, np.float32), name="w")
+    outs = [x * 2, sad.sum(x * w[0])]
+    f = sad.function([x], outs, updates=[(w, w * 2)], backend="cuda")
+    assert '_ws.out("' in f.source
+    a = np.arange(3, dtype=np.float32)
+    got = [f(a + i) for i in range(3)]
+    for i, (y, s) in enumerate(got):  # each call's host results stay its own
+        np.testing.assert_array_equal(y, (a + i) * 2)
+        np.testing.assert_allclose(s, (a + i).sum() * 2.0 ** i)
+    kept = {k: v for k, v in f._exec._ws.buffers.items() if isinstance(k, tuple) and k[0] == "out"}
+    assert len(kept) == 2
+    before = {k: id(v) for k, v in kept.items()}
+    f(a)
+    assert {k: id(v) for k, v in f._exec._ws.buffers.items() if k in kept} == before  # the same buffers
+    np.testing.assert_array_equal(w.value, np.full(3, 16, np.float32))
+    f.return_device_arrays = True
+    y1, _ = f(a)
+    y2, _ = f(a + 1)
+    assert y1 is not y2
+    np.testing.assert_array_equal(y1.copy_to_host(), a * 2)   # not overwritten by the next call
+    np.testing.assert_array_equal(y2.copy_to_host(), (a + 1) * 2)
+    assert not any(isinstance(k, tuple) for k in f._exec._ws.buffers)
+
+
 # --- the generated module ------------------------------------------------------------------------------
 @needs_cuda
 def test_source_names_kernels_and_is_cached(tmp_path, monkeypatch):
