@@ -557,7 +557,7 @@ class CudaExecutable(ExecutableBase):
         return value
 
     # --- running -----------------------------------------------------------------------------------
-    def _to_device(self, a):
+    def _to_device(self, a, index):
         cuda = _cuda()
         if _is_device_array(a):
             if not getattr(a, "__cuda_ndarray__", False):
@@ -566,7 +566,15 @@ class CudaExecutable(ExecutableBase):
                 return a.reshape(a.size), tuple(a.shape)
             a = a.copy_to_host()
         a = np.asarray(a)
-        return cuda.to_device(np.ascontiguousarray(a).reshape(-1)), a.shape
+        flat = np.ascontiguousarray(a).reshape(-1)
+        # a host input goes into this input's device buffer of the last call (calls are
+        # serialized; the copy is ordered after the last call's kernels on the stream): no
+        # device allocation per input and call. The generated code never returns or keeps an
+        # input's buffer (outputs and update values that are inputs are copied).
+        buf = self._ws.empty(("in", index), flat.size, flat.dtype)
+        if flat.size:
+            buf.copy_to_device(flat)
+        return buf, a.shape
 
     def run(self, arrays: list, timings=None):
         """Outputs (device arrays with ``CompileOptions(device_outputs=True)``); the updates are
@@ -576,8 +584,8 @@ class CudaExecutable(ExecutableBase):
 
     def _run(self, arrays, timings):
         args = []
-        for a in arrays:
-            args += self._to_device(a)
+        for index, a in enumerate(arrays):
+            args += self._to_device(a, index)
         args += [device_value(v) for v in self._variables]
         args += self._constants
         prof = _Timer(timings) if timings is not None else None
