@@ -29,10 +29,13 @@ class Function:
         self.inputs = _check_inputs(inputs)
         self._single, out_list = _flatten_outputs(outputs)
         self._structure = _snapshot(outputs)
-        # a plain list or tuple of tensors (the common case) is rebuilt by one call
+        # The results from the flat outputs: one output as it is, a plain list or tuple of
+        # tensors (the common case) by one call. Not a bound method: the direct path of the
+        # executable holds it, and would then hold this Function in a reference cycle.
         st = self._structure
-        self._flat_type = (type(st) if type(st) in (list, tuple) and all(isinstance(o, Tensor) for o in st)
-                           else None)
+        self._finish = (_first if self._single else
+                        type(st) if type(st) in (list, tuple) and all(isinstance(o, Tensor) for o in st) else
+                        functools.partial(_unflatten, st))
         self.updates = _check_updates(updates)
         self.program = Program.build(self.name, self.inputs, out_list, self.updates)
         _check_closed(self.program, self.inputs)
@@ -65,10 +68,7 @@ class Function:
         # The backend's direct path takes arrays as the caller gives them: only when no input is
         # 0-d (one may come as a NumPy scalar, which this path would refuse on every call)
         plain = all(len(p.shape) > 0 for p in self.inputs)
-        # (not a bound method: the executable would then hold this Function in a reference cycle)
-        finish = (_first if self._single else self._flat_type if self._flat_type is not None
-                  else functools.partial(_unflatten, self._structure))
-        self._direct = (self._exec.direct_call(finish) if plain else None) or _refuse
+        self._direct = (self._exec.direct_call(self._finish) if plain else None) or _refuse
         self.__dict__.pop("_profile_variant", None)  # the profiler's build of the previous options
 
     @property
@@ -85,7 +85,7 @@ class Function:
 
     # --- calling ------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs:
+        if not kwargs and self._direct is not _refuse:
             result = self._direct(args)  # None: refused (any count or kind of arguments it does not take)
             if result is not None:
                 return result
@@ -97,9 +97,7 @@ class Function:
             outs = self._run_locked(arrays)
         else:
             outs, _ = self._exec.run(arrays)
-        if self._single:
-            return outs[0]
-        return self._result(outs)
+        return self._finish(outs)
 
     def _run_locked(self, arrays):
         locks = self._locks
@@ -163,11 +161,6 @@ class Function:
             staged.append((var, np.array(arr, dtype=var.dtype, copy=True)))
         for var, arr in staged:
             var._storage = arr
-
-    def _result(self, outs):
-        if self._flat_type is not None:
-            return self._flat_type(outs)
-        return _unflatten(self._structure, outs)
 
     # --- introspection ------------------------------------------------------------------------
     @property

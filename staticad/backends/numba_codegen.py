@@ -39,6 +39,7 @@ RESERVED = {"np", "math", "_rt", "njit", "entry", "_vm", "vm_code", "vm_consts",
 
 _WS_NAME = re.compile(r"\bws\b")  # the workspace parameter, read in a line
 
+
 class NumbaCodegen(NumbaLibraryMixin, KernelLibraryMixin, InterpretedKernelMixin, CodegenBase):
     """Turns a plan into module source; ``args`` lists the entry point's parameters in order."""
 

@@ -282,23 +282,9 @@ class KernelLibraryMixin:
                 staged[s] = b
             # A block is idempotent unless it adds into array accumulators: only then can it be redone.
             fast_trig = self._fast_trig_members(k) if not any(a["array"] for a in accs.values()) else []
-            if fast_trig:
-                # a boolean OR, not a count: an int64 counter made LLVM vectorize the whole
-                # float32 loop 4 lanes wide instead of 8 (1.6x the time of the chain kernel)
-                w("n_slow = False  # an argument of sin/cos/tan outside the fast range (or inf/NaN) in this block")
             reads_k = {i: f"{x}[k]" for i, (x, _) in reads.items()}
-            w("for k in range(k0, k1):")
-            w.indent += 1
-            self._emit_body(k, reads_k, local_scalars, body_accs, values, stores, "k", fast_trig=fast_trig)
-            w.indent -= 1
-            if fast_trig:
-                w("if n_slow:  # redo the block with the full-range reduction")
-                w.indent += 1
-                w("for k in range(k0, k1):")
-                w.indent += 1
-                self._emit_body(k, reads_k, local_scalars, body_accs, {m: v + "r" for m, v in values.items()},
-                                stores, "k")
-                w.indent -= 2
+            self._emit_loops(k, [("k", "k0, k1")], fast_trig, "n_slow", "block",
+                             (reads_k, local_scalars, body_accs, values, stores, "k"))
             for i, s in enumerate(totals):
                 kind = self._block_kind(s) + ("_wide" if self._staged_dtype(s) != self._acc_dtype(s) else "")
                 self._combine(s, f"total{i}", f"_rt.block_{kind}({staged[s]}, np.int64(k1 - k0))")
@@ -382,23 +368,33 @@ class KernelLibraryMixin:
         can run twice) sin/cos/tan take the fast path, and the whole nest is redone with the
         full-range functions when an argument was outside its range (float64 hessian kernel of
         100 elements: 2.7 -> 0.5 us)."""
+        fast_trig = self._fast_trig_members(k) if dims and not k.sinks else []
+        self._emit_loops(k, [(f"i{p}", d) for p, d in enumerate(dims)], fast_trig, slow, "loop",
+                         (reads, scalars, accs, values, stores, index))
+
+    def _emit_loops(self, k, loops, fast_trig, slow, what, body):
+        """The loops ``[(variable, range arguments)]`` around one iteration of kernel ``k``
+        (``body``: :meth:`_emit_body`'s arguments). With ``fast_trig`` members, they run with the
+        fast-range variants while the boolean ``slow`` collects an argument outside the range,
+        then again with the full-range functions if one was (a loop that can run twice)."""
         w = self.w
-        r = len(dims)
-        fast_trig = self._fast_trig_members(k) if r and not k.sinks else []
         if fast_trig:
-            w(f"{slow} = False  # an argument of sin/cos/tan outside the fast range (or inf/NaN)")
+            # a boolean OR, not a count: an int64 counter made LLVM vectorize the whole
+            # float32 loop 4 lanes wide instead of 8 (1.6x the time of the chain kernel)
+            w(f"{slow} = False  # an argument of sin/cos/tan outside the fast range (or inf/NaN) in this {what}")
+        reads, scalars, accs, values, stores, index = body
         for redo in ((False, True) if fast_trig else (False,)):
             if redo:
-                w(f"if {slow}:  # redo the loop with the full-range reduction")
+                w(f"if {slow}:  # redo the {what} with the full-range reduction")
                 w.indent += 1
-            for p in range(r):
-                w(f"for i{p} in range({dims[p]}):")
+            for var, bounds in loops:
+                w(f"for {var} in range({bounds}):")
                 w.indent += 1
             if redo:
                 self._emit_body(k, reads, scalars, accs, {m: v + "r" for m, v in values.items()}, stores, index)
             else:
                 self._emit_body(k, reads, scalars, accs, values, stores, index, fast_trig=fast_trig, slow=slow)
-            w.indent -= r + redo
+            w.indent -= len(loops) + redo
 
     def _nd_index(self, osym, S, arr, D, nm, caller) -> str:
         """Index of an operand of symbolic shape ``osym`` in the loop nest over ``S``; a dim that may

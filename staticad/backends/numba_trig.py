@@ -235,6 +235,14 @@ def _pick_sin(s, c, q):
 
 
 @njit(**_OPTS)
+def _tan_of(x, s, c, q, zero):
+    """tan x (x finite) from the polynomials' (s, c) at the reduced |x| of quadrant q; keeps -0."""
+    v = s / c if (q & 1) == 0 else -c / s
+    v = -v if x < zero else v
+    return x if x == zero else v
+
+
+@njit(**_OPTS)
 def _sin_of(x, s, c, q, zero):
     """sin x (x finite) from the polynomials' (s, c) at the reduced |x| of quadrant q; keeps -0."""
     v = _pick_sin(s, c, q)
@@ -373,10 +381,7 @@ def tan_fast_f32(x):
     """tan for |x| <= TRIG_FAST_LIMIT_F32 (finite)."""
     y, q = _reduce_fast_f32(_F64(abs(x)))
     s, c = _sincos_poly_f32(y)
-    v = s / c if (q & 1) == 0 else -c / s
-    v = -v if x < _F32_ZERO else v
-    v = _F64(x) if x == _F32_ZERO else v
-    return _F32(v)
+    return _F32(_tan_of(_F64(x), s, c, q, _F64_ZERO))   # the quotient in float64
 
 
 @njit(**_OPTS)
@@ -413,11 +418,8 @@ def tan_f32(x):
     ax = abs(x)
     y, q = _reduce_f32(ax)
     s, c = _sincos_poly_f32(y)
-    v = s / c if (q & 1) == 0 else -c / s
-    v = -v if x < _F32_ZERO else v
-    v = v if ax < _F32_INF else _F64_NAN
-    v = _F64(x) if x == _F32_ZERO else v
-    return _F32(v)
+    v = _tan_of(_F64(x), s, c, q, _F64_ZERO)            # the quotient in float64
+    return _F32(v if ax < _F32_INF else _F64_NAN)
 
 
 # --- float64 fast path: |x| <= TRIG_FAST_LIMIT_F64 ---------------------------------------------
@@ -489,9 +491,7 @@ def tan_fast_f64(x):
     """tan for |x| <= TRIG_FAST_LIMIT_F64 (finite): same results as ``tan_f64`` there."""
     y, yl, q = _reduce_fast_f64(abs(x))
     s, c = _sincos_poly_f64(y, yl)
-    v = s / c if (q & 1) == 0 else -c / s
-    v = -v if x < _F64_ZERO else v
-    return x if x == _F64_ZERO else v
+    return _tan_of(x, s, c, q, _F64_ZERO)
 
 
 @njit(**_OPTS)
@@ -556,7 +556,5 @@ def tan_f64(x):
     ax = abs(x)
     y, yl, q = _reduce_any_f64(ax)
     s, c = _sincos_poly_f64(y, yl)
-    v = s / c if (q & 1) == 0 else -c / s
-    v = -v if x < _F64_ZERO else v
-    v = v if ax < _F64_INF else _F64_NAN
-    return x if x == _F64_ZERO else v
+    v = _tan_of(x, s, c, q, _F64_ZERO)
+    return v if ax < _F64_INF else _F64_NAN

@@ -128,6 +128,4 @@ def _profiled_call(self, *args, **kwargs):
         self._apply_updates(new_values)
     for s in sessions:
         s._add(self, rec, timer)
-    if self._single:
-        return outs[0]
-    return self._result(outs)
+    return self._finish(outs)
