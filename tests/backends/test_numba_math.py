@@ -480,6 +480,23 @@ def test_fast_sin_cos_float32_within_one_ulp_at_hard_cases():
     assert fast_loop("cos")(np.float32([0.0, -0.0])).tolist() == [1.0, 1.0]
 
 
+def _sin_cos_without_jit(x, sfx, reduce_fast):
+    """Rows sin_fast, cos_fast, sin, cos of ``x`` and the two parts of the fast reduction of |x|,
+    computed as Python in a process with NUMBA_DISABLE_JIT=1 (this checkout's staticad)."""
+    dt = x.dtype.name
+    code = ("import sys, numpy as np\n"
+            "from staticad.backends import numba_math as nm\n"
+            f"x = np.frombuffer(bytes.fromhex(sys.argv[1]), np.{dt})\n"
+            f"r = [f(v) for f in (nm.sin_fast_{sfx}, nm.cos_fast_{sfx}, nm.sin_{sfx}, nm.cos_{sfx}) for v in x]\n"
+            f"r += [nm.{reduce_fast}(abs(v))[i] for i in (0, 1) for v in x]\n"
+            f"print(np.array(r, np.{dt}).tobytes().hex())\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(nm.__file__)))
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code, x.tobytes().hex()], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    return np.frombuffer(bytes.fromhex(out), x.dtype).reshape(6, -1)
+
+
 def test_fast_sin_cos_float32_without_jit_match_compiled():
     """NUMBA_DISABLE_JIT=1 (the fuzzer's volume mode) runs the functions as Python, with a float64
     stand-in for the FMA: the same reduced arguments as the compiled code on the hard cases, and
@@ -488,17 +505,7 @@ def test_fast_sin_cos_float32_without_jit_match_compiled():
     lim = float(nm.TRIG_FAST_LIMIT_F32)
     x = np.concatenate([near_multiples(np.float32, math.pi / 2, int(lim / (math.pi / 2)), 300, rng),
                         near_half_quadrants(300, rng), np.float32([1e-45, 0.5, 3.0, lim])])
-    code = ("import sys, numpy as np\n"
-            "from staticad.backends import numba_math as nm\n"
-            "x = np.frombuffer(bytes.fromhex(sys.argv[1]), np.float32)\n"
-            "r = [f(v) for f in (nm.sin_fast_f32, nm.cos_fast_f32, nm.sin_f32, nm.cos_f32) for v in x]\n"
-            "r += [nm._reduce_fast_f32x(abs(v))[i] for i in (0, 1) for v in x]\n"
-            "print(np.array(r, np.float32).tobytes().hex())\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(nm.__file__)))   # this checkout's staticad
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", code, x.tobytes().hex()], env=env, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    got = np.frombuffer(bytes.fromhex(out), np.float32).reshape(6, -1)
+    got = _sin_cos_without_jit(x, "f32", "_reduce_fast_f32x")
     for row, name in zip(got, ("sin", "cos", "sin", "cos")):
         assert ulp_distance(row, fast_loop(name)(x)).max() <= 1, name
     yh, yl, _ = _fast_reduction(x)
@@ -605,17 +612,7 @@ def test_fast_sin_cos_float64_without_jit_match_compiled():
     rng = np.random.default_rng(33)
     x = np.concatenate([near_multiples(np.float64, _pi_longdouble() / 2, int(LIM64 / (math.pi / 2)), 100, rng),
                         near_half_quadrants64(100, rng), [5e-324, 0.5, 3.0, LIM64]])
-    code = ("import sys, numpy as np\n"
-            "from staticad.backends import numba_math as nm\n"
-            "x = np.frombuffer(bytes.fromhex(sys.argv[1]), np.float64)\n"
-            "r = [f(v) for f in (nm.sin_fast_f64, nm.cos_fast_f64, nm.sin_f64, nm.cos_f64) for v in x]\n"
-            "r += [nm._reduce_fast_f64(abs(v))[i] for i in (0, 1) for v in x]\n"
-            "print(np.array(r, np.float64).tobytes().hex())\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(nm.__file__)))
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", code, x.tobytes().hex()], env=env, capture_output=True,
-                         text=True, check=True).stdout.strip()
-    got = np.frombuffer(bytes.fromhex(out), np.float64).reshape(6, -1)
+    got = _sin_cos_without_jit(x, "f64", "_reduce_fast_f64")
     for row, name in zip(got, ("sin", "cos", "sin", "cos")):
         assert ulp_distance(row, fast_loop64(name)(x)).max() <= 1, name
 
