@@ -13,19 +13,28 @@ numpy and the runtime helpers. Writes go to a temporary file renamed into place,
 processes compiling the same graph at once both succeed.
 
 Who may write the directory, and the HMAC check of Numba's files before they are loaded: see
-:mod:`.cache_guard`.
+:mod:`.cache_guard`. Checking a module's files, and compiling it up to recording what Numba wrote,
+hold the module's lock (:func:`locked`: a file lock between processes, a lock between threads), so
+no process checks the files another is between writing and recording (it would delete them).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import os
 import sys
 import tempfile
+import threading
 import types
 import warnings
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: threads are still serialised, processes are not
+    fcntl = None
 
 import numba
 import numpy as np
@@ -153,8 +162,66 @@ def load_module(source: str, requires=()):
         del sys.modules[name]
         raise
     setattr(package, stem, module)
-    verify_compiled(module)  # before anything compiles: Numba would unpickle the index
+    with locked([name]):
+        verify_compiled(module)  # before anything compiles: Numba would unpickle the index
     return module, path, existed
+
+
+class _ModuleLock:
+    """One generated module's lock: a per-process reentrant lock for threads, and while a thread
+    holds it, an exclusive ``flock`` on ``<modules>/<stem>.lock`` for other processes."""
+
+    def __init__(self, stem: str):
+        self.stem = stem
+        self.threads = threading.RLock()
+        self.depth = 0
+        self.fd = None
+
+    def acquire(self):
+        self.threads.acquire()
+        if self.depth == 0 and fcntl is not None:
+            try:
+                fd = os.open(modules_dir() / f"{self.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            except BaseException:
+                self.threads.release()
+                raise
+            self.fd = fd
+        self.depth += 1
+
+    def release(self):
+        self.depth -= 1
+        if self.depth == 0 and self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)  # releases the flock
+        self.threads.release()
+
+
+_LOCKS: dict = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def locked(names):
+    """Hold the locks of the generated modules ``names`` (``staticad._gen.<stem>``), taken in one
+    order by everyone (no deadlock), for as long as the block checks, compiles or records their
+    Numba files."""
+    stems = sorted({n.rpartition(".")[2] for n in names})
+    with _LOCKS_GUARD:
+        locks = [_LOCKS.setdefault(s, _ModuleLock(s)) for s in stems]
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
 
 
 def _compiled(module):
@@ -192,12 +259,13 @@ def discard(module_name: str):
     """Forget a module whose compiled cache could not be used (it will be rebuilt)."""
     module = sys.modules.pop(module_name, None)
     if module is not None:
-        _, files = _compiled(module)
-        for f in files:
-            try:
-                f.unlink()
-            except OSError:
-                pass
+        with locked([module_name]):
+            _, files = _compiled(module)
+            for f in files:
+                try:
+                    f.unlink()
+                except OSError:
+                    pass
 
 
 def _files(root: Path):

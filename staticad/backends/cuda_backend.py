@@ -532,8 +532,9 @@ class CudaExecutable(ExecutableBase):
         interprets Python). True when the module was cached and no kernel had to be compiled."""
         if self.simulator:
             return existed
-        hit = compile_kernels(self.module, self.signatures) and existed
-        _cache.record_compiled(self.module)  # the next process may load what Numba just wrote
+        with _cache.locked([self.module.__name__]):
+            hit = compile_kernels(self.module, self.signatures) and existed
+            _cache.record_compiled(self.module)  # the next process may load what Numba just wrote
         return hit
 
     def ptx(self, cc=(8, 0)) -> dict:

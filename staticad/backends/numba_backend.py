@@ -193,8 +193,10 @@ class NumbaExecutable(ExecutableBase):
             self.stats.cache_hit = False  # (how `staticad fuzz` checks the codegen at volume)
             return entry
         # the lock: two threads asking for the threaded variant at once compile it once (the
-        # second would find compilation disabled)
-        with _COMPILE_LOCK:
+        # second would find compilation disabled). The modules' locks: no other process checks
+        # their files between Numba writing them and this recording them.
+        libs = [_cache.module_name(lib) for lib in self.library_sources]
+        with _COMPILE_LOCK, _cache.locked([self.module.__name__] + libs):
             if tuple(sig) not in entry.overloads:  # else another executable of this module compiled it
                 # another executable of this module may have compiled it for other types (e.g. a
                 # read-only constant) and disabled compilation: this signature is compiled explicitly
@@ -204,12 +206,12 @@ class NumbaExecutable(ExecutableBase):
                 # array) is then refused by numba's dispatch (TypeError) instead of compiled anew:
                 # the per-call path needs no layout check of its own (NumbaExecutable.run).
                 entry.disable_compile()
-        hits = entry.stats.cache_hits
-        self.stats.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
-        if not self.stats.cache_hit:
-            _cache.record_compiled(self.module)
-            for lib in self.library_sources:  # the kernels it compiled (or found) on the way
-                _cache.record_compiled(sys.modules[_cache.module_name(lib)])
+            hits = entry.stats.cache_hits
+            self.stats.cache_hit = bool(sum(hits.values()) if hasattr(hits, "values") else hits)
+            if not self.stats.cache_hit:
+                _cache.record_compiled(self.module)
+                for lib in libs:  # the kernels it compiled (or found) on the way
+                    _cache.record_compiled(sys.modules[lib])
         return entry
 
     def _compile_signature(self, entry, name, sig):

@@ -67,6 +67,62 @@ def test_two_processes_compiling_at_once_both_succeed(tmp_path):
         assert "cache_hit" in out
 
 
+def test_no_process_checks_files_another_is_between_writing_and_recording(tmp_path):
+    """A process that compiled a module holds its lock until it recorded Numba's files: one that
+    loads the module meanwhile waits, then finds the files verified (not deleted as unrecorded)."""
+    ready = tmp_path / "ready"
+    writer = textwrap.dedent(f"""
+        import pathlib, time
+        import staticad.backends.cache as cache
+        record = cache.record_compiled
+        def slow_record(module):  # stretches the window between Numba writing and the record
+            pathlib.Path({str(ready)!r}).touch()
+            time.sleep(2.0)
+            record(module)
+        cache.record_compiled = slow_record
+    """) + SCRIPT
+    reader = textwrap.dedent(f"""
+        import os, time
+        import staticad
+        while not os.path.exists({str(ready)!r}):
+            time.sleep(0.01)
+    """) + SCRIPT
+    cache_dir = tmp_path / "cache"
+    env = dict(os.environ, STATICAD_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-W", "always", "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for script in (writer, reader)]
+    (w_out, w_err), (r_out, r_err) = [p.communicate(timeout=300) for p in procs]
+    assert procs[0].returncode == 0, w_err
+    assert procs[1].returncode == 0, r_err
+    assert "cache_hit False" in w_out
+    assert "unverified" not in r_err, r_err
+    assert "cache_hit True" in r_out  # it waited for the record, then loaded the writer's files
+
+
+def test_module_lock_is_reentrant_and_serialises_threads(tmp_path, monkeypatch):
+    import threading
+
+    from staticad.backends import cache
+
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
+    order = []
+    with cache.locked(["staticad._gen.a", "staticad._gen.b"]):
+        with cache.locked(["staticad._gen.b"]):  # the same thread again: no deadlock
+            order.append("outer")
+
+        def other():
+            with cache.locked(["staticad._gen.b"]):
+                order.append("other")
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(0.2)
+        assert t.is_alive()  # waits for this thread's lock
+        order.append("released")
+    t.join(10)
+    assert order == ["outer", "released", "other"]
+    assert (tmp_path / "modules" / "b.lock").exists()
+
+
 def test_cache_dir_is_private(tmp_path, monkeypatch):
     from staticad.backends import cache
     target = tmp_path / "fresh"
