@@ -12,6 +12,12 @@ from .rewrite import rewrite
 MAX_FOLDED_ELEMENTS = 100_000
 #: Largest constant operand (in elements) a fold may read, so folding stays cheap.
 MAX_OPERAND_ELEMENTS = 1_000_000
+#: A result this many times larger than its constant operands together (and over
+#: ``EXPANSION_MIN_ELEMENTS``) is left to run time: a fused loop computes it from the small
+#: operands (broadcast reads) faster than it would read the folded array. Example: the identity
+#: mask ``arange(n)[:, None] == arange(n)[None, :]`` of a Hessian, 2n values read instead of n^2.
+EXPANSION_FACTOR = 4
+EXPANSION_MIN_ELEMENTS = 4096
 
 
 
@@ -34,6 +40,9 @@ def fold_node(node: Tensor):
             args.append(inp.attrs["value"])
         else:
             return None
+    read = sum(int(np.size(a)) for k, a in enumerate(args) if k not in shape_only)
+    if args and size > EXPANSION_MIN_ELEMENTS and size > EXPANSION_FACTOR * read:
+        return None
     try:
         with np.errstate(all="ignore"):
             value = np.asarray(evaluate(node, args))
@@ -50,7 +59,8 @@ def fold_constants(program: Program) -> Program:
     A node is folded when every input is a constant, or is read for its shape only
     (``full_like``, ``count``, ``*_like`` references) and has a fully static shape, and its
     result has a static shape of at most ``MAX_FOLDED_ELEMENTS`` elements; ``full`` nodes
-    that small are folded too. The value is the op's NumPy rule (the reference backend's),
+    that small are folded too, except a large result computed from much smaller operands
+    (``EXPANSION_FACTOR``: a broadcast). The value is the op's NumPy rule (the reference backend's),
     cast to the node's dtype, so results are bit-identical to the unoptimized program.
     Placeholders, Variables (state) and nodes whose NumPy rule raises are never folded.
     Folding is done in one topological sweep, so whole constant subgraphs collapse.

@@ -19,6 +19,7 @@ Rules (``x`` any tensor, ``c`` a constant or fill whose elements all equal one v
 * ``sum_to_like(g, ref)`` / ``reshape_like(x, ref)`` when ``g``/``x`` provably has ``ref``'s
   run-time shape, ``broadcast_like(x, ref)`` / ``broadcast_to`` when broadcasting cannot grow
   ``x``, ``x[:, :]``, transpose of a transpose, ``squeeze(expand_dims(x))`` -> the operand.
+* ``where(c, x, x)``, or of two branches of one uniform value -> the (first) branch.
 * ``stop_gradient(x)`` -> ``x``: derivative graphs are built before compilation, so at run
   time it is the identity (an optimized program is for running, not for differentiating).
 * 2-D ``matmul`` with inner dim 1 -> ``a * b`` (bit for bit); with a ``(1, 1)`` result ->
@@ -260,8 +261,29 @@ def degenerate_matmul(node, shapes):
     return None
 
 
+def same_branches(node, shapes):
+    """``where(c, x, x)`` -> ``x``, and ``where(c, u, v)`` of two fills or constants of one
+    value (bit for bit) -> ``u`` (or that value in ``c``'s shape when ``c`` is the larger):
+    whatever ``c`` holds, every element is the branch's."""
+    if node.op is not _ew.WHERE:
+        return None
+    c, a, b = node.inputs
+    value = None
+    if a is not b:
+        value, vb = uniform_value(a), uniform_value(b)
+        if value is None or vb is None or value.dtype != vb.dtype or value.tobytes() != vb.tobytes():
+            return None
+    if a.dtype != node.dtype:
+        return None
+    if shapes.absorbs(a, c) and shapes.absorbs(a, b):
+        return a
+    if value is not None and shapes.absorbs(c, a) and shapes.absorbs(c, b):
+        return ops.full_like(c, value.item(), dtype=node.dtype)  # the value, in the condition's shape
+    return None
+
+
 RULES = (fills_to_scalars, arithmetic_identity, double_negation, redundant_cast, redundant_shape_op,
-         sum_of_fill, degenerate_matmul)
+         sum_of_fill, degenerate_matmul, same_branches)
 
 
 def simplify(program: Program) -> Program:

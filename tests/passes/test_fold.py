@@ -57,3 +57,18 @@ def test_keeps_dtype_and_integer_semantics():
     assert [o.op.name for o in after.outputs] == ["constant", "constant"]
     assert after.outputs[0].dtype == np.int32 and after.outputs[1].dtype == np.float32
     assert_same_values(before, after, [])
+
+
+def test_a_broadcast_expansion_of_small_constants_stays_for_the_loop():
+    n = 100
+    idx = np.arange(n)
+    col, row = sad.constant(idx.reshape(n, 1)), sad.constant(idx.reshape(1, n))
+    x = sad.placeholder((n, n), "float64", name="x")
+    small = sad.equal(col[:8], row[:, :8])  # 64 elements: cheap to fold
+    before = program([x], [sad.where(sad.equal(col, row), x, 0.0), small])
+    after = fold_constants(before)
+    # n*n results from 2n constants: read in the fused loop, not as an (n, n) constant
+    mask = after.outputs[0].inputs[0]
+    assert mask.op.name == "equal" and [i.op.name for i in mask.inputs] == ["constant", "constant"]
+    assert after.outputs[1].op.name == "constant"
+    assert_same_values(before, after, [np.arange(n * n, dtype="float64").reshape(n, n)])

@@ -208,3 +208,26 @@ def test_degenerate_matmuls_become_elementwise_and_a_sum():
     np.testing.assert_allclose(g[1], e[1], rtol=1e-12)
     np.testing.assert_array_equal(g[2], e[2])
     assert [o.shape for o in after.outputs] == [o.shape for o in before.outputs]
+
+
+def test_where_of_equal_branches_is_the_branch():
+    x = sad.placeholder((None, 3), "float64", name="x")
+    c = x > 0.0
+    ones = sad.constant(np.ones(3))
+    before = program([x], [sad.where(c, x, x), sad.where(c, sad.ones_like(x), sad.ones_like(x) * 1.0),
+                           sad.where(c, 0.0, -0.0), sad.where(c, ones, x)])
+    after = simplify(before)
+    assert after.outputs[0] is x
+    assert after.outputs[1].op.name == "full_like"
+    assert after.outputs[2].op.name == "where"   # 0.0 and -0.0 differ in their sign bit
+    assert after.outputs[3].op.name == "where"
+    assert_same_values(before, after, [SPECIALS])
+
+
+def test_where_of_equal_branches_keeps_a_shape_the_condition_broadcasts():
+    x = sad.placeholder((3,), "float64", name="x")
+    c = sad.placeholder((2, 3), "bool", name="c")
+    before = program([x, c], [sad.where(c, x, x)])
+    after = simplify(before)
+    assert after.outputs[0].shape == (2, 3) and after.outputs[0].op.name == "where"
+    assert_same_values(before, after, [np.arange(3.0), np.array([[True, False, True], [False] * 3])])
