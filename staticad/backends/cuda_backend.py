@@ -20,6 +20,7 @@ counts of counter loops, device-resident stacks); loop values never leave the de
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -49,11 +50,17 @@ class CudaUnavailableError(RuntimeError):
 
 
 # --- availability -------------------------------------------------------------------------------
+_CUDA = []
+
+
 def _cuda():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from numba import cuda
-    return cuda
+    """``numba.cuda`` (imported once, quietly; the drivers allocate through it on every call)."""
+    if not _CUDA:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from numba import cuda
+        _CUDA.append(cuda)
+    return _CUDA[0]
 
 
 def is_simulator() -> bool:
@@ -91,11 +98,25 @@ def require_available():
 
 
 # --- run-time helpers called by the generated driver ----------------------------------------------
+def _per_shape(fn):
+    """Memoised: the shape helpers below are pure functions of run-time shapes and static values
+    (their results immutable), called on every launch; a training loop repeats the same shapes, so
+    the host work of a call is dictionary lookups. Errors are not cached (raised again each call);
+    an unhashable argument (a slice before Python 3.12) is computed as is."""
+    cached = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:
+            return fn(*args, **kwargs)
+    call.cache_info = cached.cache_info
+    return call
+
+
 def size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return math.prod(shape)
 
 
 def bdim(a: int, b: int, what: str) -> int:
@@ -106,6 +127,7 @@ def bdim(a: int, b: int, what: str) -> int:
     raise ValueError(f"shapes are incompatible at run time: {what} ({a} vs {b})")
 
 
+@_per_shape
 def cstrides(shape, pad=False) -> tuple:
     """Element strides of a C-contiguous array (``pad``: a 0-d shape gives ``(0,)``)."""
     out, step = [], 1
@@ -116,6 +138,7 @@ def cstrides(shape, pad=False) -> tuple:
     return out if out or not pad else (0,)
 
 
+@_per_shape
 def bstrides(shape, dims, what) -> tuple:
     """Strides of a contiguous operand of ``shape`` read inside a loop over ``dims`` (aligned right,
     numpy broadcasting): one per operand dim, 0 where it is broadcast."""
@@ -135,6 +158,7 @@ def bstrides(shape, dims, what) -> tuple:
     return tuple(out)
 
 
+@_per_shape
 def aligned_strides(shape, dims, what) -> tuple:
     """:func:`bstrides` padded with zeros for the leading dims the operand lacks."""
     return (0,) * (len(dims) - len(shape)) + bstrides(shape, dims, what)
@@ -148,6 +172,7 @@ class Segments(NamedTuple):
     kept: tuple    # per loop dim: 1 kept, 0 reduced
 
 
+@_per_shape
 def segments(acc_shape, dims, threads, target, max_blocks, what) -> Segments:
     """Launch plan of a reduction over some axes: ``acc_shape`` (aligned to ``dims``, 1 on reduced
     dims) is the accumulator's run-time shape."""
@@ -192,11 +217,13 @@ def _view(shape, base, strides) -> View:
     return View(tuple(shape), base, tuple(strides) or (0,))
 
 
+@_per_shape
 def permuted(shape, axes) -> View:
     st = cstrides(shape)
     return _view(tuple(shape[k] for k in axes), 0, tuple(st[k] for k in axes))
 
 
+@_per_shape
 def getitem_view(shape, index, what) -> View:
     """Basic indexing (ints, slices, None; already normalized) of a contiguous array of ``shape``."""
     st = cstrides(shape)
@@ -223,12 +250,14 @@ def getitem_view(shape, index, what) -> View:
     return _view(out, base, out_st)
 
 
+@_per_shape
 def slot(shape, axis, start, part_shape) -> View:
     """The box of ``part_shape`` starting at ``start`` along ``axis`` in a contiguous array of ``shape``."""
     st = cstrides(shape)
     return _view(part_shape, start * st[axis], st)
 
 
+@_per_shape
 def reshape_shape(src, shape, what) -> tuple:
     n = size(src)
     shape = tuple(shape)
@@ -242,6 +271,7 @@ def reshape_shape(src, shape, what) -> tuple:
     return shape
 
 
+@_per_shape
 def expand_shape(src, axes) -> tuple:
     out = list(src)
     for ax in axes:
@@ -249,6 +279,7 @@ def expand_shape(src, axes) -> tuple:
     return tuple(out)
 
 
+@_per_shape
 def squeeze_shape(src, axes, what) -> tuple:
     for ax in axes:
         if src[ax] != 1:
@@ -256,6 +287,7 @@ def squeeze_shape(src, axes, what) -> tuple:
     return tuple(d for i, d in enumerate(src) if i not in axes)
 
 
+@_per_shape
 def concat_shape(shapes, axis, what) -> tuple:
     first = shapes[0]
     for s in shapes[1:]:
@@ -265,6 +297,7 @@ def concat_shape(shapes, axis, what) -> tuple:
     return tuple(sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(first))
 
 
+@_per_shape
 def count(shape, axes) -> int:
     return size(shape[a] for a in axes)
 
@@ -290,6 +323,7 @@ class MatmulPlan(NamedTuple):
         return size(self.shape)
 
 
+@_per_shape
 def matmul_plan(a_sh, a_st, b_sh, b_st, tile, what, transposed=False) -> MatmulPlan:
     """numpy matmul semantics (1-D operands promoted, batch dims broadcast) as strides for the kernel.
     ``transposed``: plan ``b.T @ a.T`` (the kernel gets b first), which is ``(a @ b)`` with its last
