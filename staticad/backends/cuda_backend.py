@@ -50,17 +50,13 @@ class CudaUnavailableError(RuntimeError):
 
 
 # --- availability -------------------------------------------------------------------------------
-_CUDA = []
-
-
+@functools.lru_cache(maxsize=None)
 def _cuda():
     """``numba.cuda`` (imported once, quietly; the drivers allocate through it on every call)."""
-    if not _CUDA:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from numba import cuda
-        _CUDA.append(cuda)
-    return _CUDA[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from numba import cuda
+    return cuda
 
 
 def is_simulator() -> bool:
@@ -111,7 +107,6 @@ def _per_shape(fn):
             return cached(*args, **kwargs)
         except TypeError:
             return fn(*args, **kwargs)
-    call.cache_info = cached.cache_info
     return call
 
 
