@@ -181,17 +181,32 @@ class _ModuleLock:
         self.threads.acquire()
         if self.depth == 0 and fcntl is not None:
             try:
-                fd = os.open(modules_dir() / f"{self.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
+                self.fd = self._lock_file(modules_dir() / f"{self.stem}.lock")
             except BaseException:
                 self.threads.release()
                 raise
-            self.fd = fd
         self.depth += 1
+
+    @staticmethod
+    def _lock_file(path: Path) -> int:
+        """An fd holding the flock of the file now at ``path``. :func:`clear` deletes a lock file
+        while holding its flock; a process that was waiting on it then holds a lock nobody else
+        can see, so it checks that the path still names its file and starts again if not."""
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held = os.fstat(fd)
+                try:
+                    now = os.stat(path, follow_symlinks=False)
+                except FileNotFoundError:
+                    now = None
+            except BaseException:
+                os.close(fd)
+                raise
+            if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+            os.close(fd)
 
     def release(self):
         self.depth -= 1
@@ -284,19 +299,39 @@ def cache_size() -> tuple[int, int]:
     return n, total
 
 
+def _unlink(p: Path) -> int:
+    try:
+        p.unlink()
+        return 1
+    except OSError:
+        return 0
+
+
+def _clear_modules(mdir: Path) -> int:
+    """Delete each generated module's files (source, manifest, Numba's files, lock) while holding
+    its lock: a process compiling it finishes first, one waiting for it starts on an empty cache."""
+    removed = 0
+    stems = sorted({n.partition(".")[0] for n in os.listdir(mdir) if n.startswith("staticad_gen_")})
+    for stem in stems:
+        with locked([stem]):
+            for d in (mdir, mdir / "__pycache__"):
+                try:
+                    names = os.listdir(d)
+                except OSError:
+                    continue
+                removed += sum(_unlink(d / n) for n in names
+                               if n.startswith(stem + ".") and n != f"{stem}.lock")
+            _unlink(mdir / f"{stem}.lock")  # still held (see _ModuleLock._lock_file); not an entry
+    return removed
+
+
 def clear() -> int:
-    """Delete every cache entry (not the directory's tag and key); returns the number of files removed."""
+    """Delete every cache entry (not the directory's tag and key); returns the number of files
+    removed, lock files (empty, not entries) not counted."""
     root = cache_dir()
     keep = {root / _guard.TAG, root / _guard.KEY}
-    removed = 0
-    for p in list(_files(root)):
-        if p in keep:
-            continue
-        try:
-            p.unlink()
-            removed += 1
-        except OSError:
-            pass
+    removed = _clear_modules(modules_dir())
+    removed += sum(_unlink(p) for p in list(_files(root)) if p not in keep)
     for dirpath, _dirs, _names in sorted(os.walk(root), reverse=True):
         if Path(dirpath) != root:
             try:

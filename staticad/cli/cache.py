@@ -80,7 +80,7 @@ def run(args) -> int:
         return 0
     from ..backends import cache as _cache
     root = Path(ci["path"])
-    files = [p for p in root.rglob("*") if p.is_file()]
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"]  # locks: not entries
     kinds = {"generated module(s)": 0, "numba compiled file(s)": 0, "other file(s)": 0}
     for f in files:
         if f.suffix == ".py" and f.name.startswith("staticad_gen_"):

@@ -131,3 +131,59 @@ def test_cache_dir_is_private(tmp_path, monkeypatch):
     monkeypatch.setenv("STATICAD_CACHE_DIR", str(target))
     assert cache.cache_dir() == target
     assert (target.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_lock_whose_file_was_deleted_while_waited_for_is_taken_again(tmp_path, monkeypatch):
+    """clear() deletes a lock file while holding it; a waiter must then lock the file that now
+    bears the name (the one everyone else opens), not the deleted one."""
+    import threading
+
+    from staticad.backends import cache
+
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
+    path = cache.modules_dir() / "s.lock"
+    holder, waiter = cache._ModuleLock("s"), cache._ModuleLock("s")  # two opens: flock conflicts
+    seen = []
+
+    def wait():
+        waiter.acquire()
+        try:
+            held, now = os.fstat(waiter.fd), os.stat(path)
+            seen.append((now.st_dev, now.st_ino) == (held.st_dev, held.st_ino))
+        finally:
+            waiter.release()
+
+    holder.acquire()
+    t = threading.Thread(target=wait)
+    t.start()
+    t.join(0.2)
+    assert t.is_alive()
+    path.unlink()
+    holder.release()
+    t.join(10)
+    assert seen == [True]
+
+
+
+def test_clear_waits_for_a_module_being_compiled(tmp_path, monkeypatch):
+    import threading
+
+    from staticad.backends import cache
+
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
+    mdir = cache.modules_dir()
+    stem = "staticad_gen_0123456789abcdef01234567"
+    for name in (f"{stem}.py", f"{stem}.hmac", f"__pycache__/{stem}.entry-1.py311.nbi", "other.txt"):
+        (mdir / name).write_text("x")
+    compiler = cache._ModuleLock(stem)  # as another process would hold it: its own open file
+    compiler.acquire()
+    removed = []
+    t = threading.Thread(target=lambda: removed.append(cache.clear()))
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and (mdir / f"{stem}.py").exists()  # waits for the compiler
+    compiler.release()
+    t.join(10)
+    assert removed == [4]  # the module's three files and other.txt (its lock file is not counted)
+    assert not (tmp_path / "modules").exists()  # the lock file is gone too
+    assert {p.name for p in tmp_path.iterdir()} <= {cache._guard.TAG, cache._guard.KEY}
