@@ -128,12 +128,18 @@ def test_size_scoping():
     assert plain == [1000] and by_name == {"hessian": [10, 30]}
     sizes = {n: runner.sizes_for(w, plain, by_name) for n, w in WORKLOADS.items()}
     assert sizes["chain"] == [1000] and sizes["linreg"] == [1000] and sizes["hessian"] == [10, 30]
-    assert sizes["scalar"] == [None] and sizes["mlp"] == [None]
+    assert sizes["scalar"] == [None] and sizes["mlp-wide"] == [None]
+    assert sizes["mlp"] == [16]  # sized by its batch, by name only: a plain size is chain's n or linreg's N
+    assert runner.sizes_for(WORKLOADS["mlp"], None, {}, full=True) == [16, 256]
+    assert runner.parse_size_args(["mlp=64"])[1] == {"mlp": [64]}
+    case = WORKLOADS["mlp"].case(64)
+    assert case.inputs["x"].shape == (64, 1000) and case.inputs["target"].shape == (64, 10)
+    assert case.label == "64x1000-100-10" and case.size == 64
     # a plain size never reaches the hessian (n**2 outputs): `--size 1e7` is for chain/linreg
     assert runner.sizes_for(WORKLOADS["hessian"], [10 ** 7], {}) == list(WORKLOADS["hessian"].sizes)
     assert runner.sizes_for(WORKLOADS["chain"], None, {}, full=True) == list(WORKLOADS["chain"].full_sizes)
     with pytest.raises(ValueError, match="fixed size"):
-        runner.parse_size_args(["mlp=3"])
+        runner.parse_size_args(["mlp-wide=3"])
     with pytest.raises(ValueError, match="unknown workload"):
         runner.parse_size_args(["nope=3"])
 

@@ -151,7 +151,11 @@ _MLP_LR = 0.001
 
 
 def _mlp_case_factory(name, batch, dim_in, hidden, dim_out, x_scale):
+    """Cases of one model; ``size`` (when the workload is sized) is the batch, else ``batch``."""
+    default = batch
+
     def make(size):
+        batch = size or default
         rng = _rng(name, 0)
         x = (rng.standard_normal((batch, dim_in)) * x_scale).astype(np.float32)
         target = rng.standard_normal((batch, dim_out)).astype(np.float32)
@@ -162,7 +166,7 @@ def _mlp_case_factory(name, batch, dim_in, hidden, dim_out, x_scale):
             "W2": rng.uniform(-k2, k2, (hidden, dim_out)).astype(np.float32),
             "b2": rng.uniform(-k2, k2, (dim_out,)).astype(np.float32),
         }
-        return Case(name, None, f"{batch}x{dim_in}-{hidden}-{dim_out}", {"x": x, "target": target}, params,
+        return Case(name, size, f"{batch}x{dim_in}-{hidden}-{dim_out}", {"x": x, "target": target}, params,
                     {"lr": _MLP_LR, "batch": batch})
 
     return make
@@ -277,8 +281,10 @@ WORKLOADS: dict = {w.name: w for w in [
     Workload("chain", "d/dx sum((sin(x)*2+1)**2 * exp(-x*x) + tanh(x)), float32 elementwise chain",
              _chain_case, _chain_graph, _chain_hand, sizes=(1000, 100000), full_sizes=(1000, 100000, 10 ** 7),
              size_name="n", rtol=1e-4, atol=1e-5),
-    Workload("mlp", "TinyModel SGD step: batch 16, 1000-100-10, relu, sum of squared errors, lr 0.001",
-             _mlp_case_factory("mlp", 16, 1000, 100, 10, 1.0), _mlp_graph, _mlp_hand,
+    # sized by the batch: --full adds batch 256, where the two 1000-wide GEMMs are most of the step
+    Workload("mlp", "TinyModel SGD step: batch 16 (--full: 256 too), 1000-100-10, relu, sum of squared errors, "
+             "lr 0.001", _mlp_case_factory("mlp", 16, 1000, 100, 10, 1.0), _mlp_graph, _mlp_hand,
+             sizes=(16,), full_sizes=(16, 256), size_name="batch", plain_size=False,
              rtol=1e-4, atol=1e-5, stateful=True),
     Workload("mlp-wide", "same step at batch 64, 4096-1024-10 (inputs scaled by 0.1 so lr 0.001 is stable)",
              _mlp_case_factory("mlp-wide", 64, 4096, 1024, 10, 0.1), _mlp_graph, _mlp_hand,

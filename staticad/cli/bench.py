@@ -32,8 +32,8 @@ def add_parser(sub) -> None:
                     "hand-written NumPy forward+backward (numpy-hand). Ratios: 'vs numba' = median / the "
                     "numba column's median, 'vs hand' = median / numpy-hand's median.",
         epilog=f"workloads:\n{wl_lines}\n\n--size S applies to chain (n) and linreg (N); --size hessian=S to "
-               "the hessian's n. Defaults: chain n = 1e3, 1e5 (--full adds 1e7), linreg N = 1e6, "
-               "hessian n = 20 (--full adds 100).\n"
+               "the hessian's n, --size mlp=S to the mlp's batch. Defaults: chain n = 1e3, 1e5 (--full adds "
+               "1e7), linreg N = 1e6, mlp batch 16 (--full adds 256), hessian n = 100 (--full adds 20).\n"
                "Backends this build lacks (or cuda without a GPU) and comparison packages that are not "
                "installed are shown as skipped columns.\n"
                "Compile-latency workloads (--compile, or name them): compile-chain, compile-mlp, compile-concat "
@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
                        help="problem size(s), e.g. 1e5 or 1e3,1e5 (chain n, linreg N); NAME=S for one "
                             "workload, e.g. hessian=100 (repeatable)")
     bench.add_argument("--full", action="store_true",
-                       help="also run the large sizes (chain n = 1e7, hessian n = 100)")
+                       help="also run the large and small sizes (chain n = 1e7, mlp batch 256, hessian n = 20)")
     bench.add_argument("--compare", action="append", metavar="torch,jax,eager,jit",
                        help="add PyTorch-eager and/or jax.jit columns (skipped when not installed), and "
                             "staticad's implicit side: eager (sad.eager) and jit (sad.jit, numba)")
