@@ -16,6 +16,8 @@ Who may write the directory, and the HMAC check of Numba's files before they are
 :mod:`.cache_guard`. Checking a module's files, and compiling it up to recording what Numba wrote,
 hold the module's lock (:func:`locked`: a file lock between processes, a lock between threads), so
 no process checks the files another is between writing and recording (it would delete them).
+A module loaded once stays in use when ``STATICAD_CACHE_DIR`` changes later in the process; its
+lock, manifest and HMAC key remain those of the directory it was loaded from.
 """
 from __future__ import annotations
 
@@ -169,9 +171,10 @@ def load_module(source: str, requires=()):
 
 class _ModuleLock:
     """One generated module's lock: a per-process reentrant lock for threads, and while a thread
-    holds it, an exclusive ``flock`` on ``<modules>/<stem>.lock`` for other processes."""
+    holds it, an exclusive ``flock`` on ``<directory>/<stem>.lock`` for other processes."""
 
-    def __init__(self, stem: str):
+    def __init__(self, directory: Path, stem: str):
+        self.directory = Path(directory)
         self.stem = stem
         self.threads = threading.RLock()
         self.depth = 0
@@ -181,7 +184,7 @@ class _ModuleLock:
         self.threads.acquire()
         if self.depth == 0 and fcntl is not None:
             try:
-                self.fd = self._lock_file(modules_dir() / f"{self.stem}.lock")
+                self.fd = self._lock_file(self.directory / f"{self.stem}.lock")
             except BaseException:
                 self.threads.release()
                 raise
@@ -220,14 +223,37 @@ _LOCKS: dict = {}
 _LOCKS_GUARD = threading.Lock()
 
 
+def _root_of(module) -> Path:
+    """The cache directory a loaded module's files are in: the one it was loaded from, which
+    need not be today's :func:`cache_dir` (``STATICAD_CACHE_DIR`` changed since: the module is
+    reused as it is, its Numba files written next to it)."""
+    return Path(module.__file__).parent.parent
+
+
+def _lock_key(name: str) -> tuple:
+    """``(directory, stem)`` of a module's lock file: next to the module when it is loaded, else
+    in today's modules directory."""
+    stem = name.rpartition(".")[2]
+    module = sys.modules.get(f"{PACKAGE}.{stem}")
+    if module is not None and getattr(module, "__file__", None):
+        return str(Path(module.__file__).parent), stem
+    return str(modules_dir()), stem
+
+
 @contextlib.contextmanager
 def locked(names):
-    """Hold the locks of the generated modules ``names`` (``staticad._gen.<stem>``), taken in one
-    order by everyone (no deadlock), for as long as the block checks, compiles or records their
-    Numba files."""
-    stems = sorted({n.rpartition(".")[2] for n in names})
+    """Hold the locks of the generated modules ``names`` (``staticad._gen.<stem>``, or the stem),
+    taken in one order by everyone (no deadlock), for as long as the block checks, compiles or
+    records their Numba files."""
+    with _holding({_lock_key(n) for n in names}):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(keys):
+    """Hold the locks ``(directory, stem)``, in sorted order."""
     with _LOCKS_GUARD:
-        locks = [_LOCKS.setdefault(s, _ModuleLock(s)) for s in stems]
+        locks = [_LOCKS.setdefault(k, _ModuleLock(*k)) for k in sorted(keys)]
     taken = []
     try:
         for lock in locks:
@@ -257,7 +283,7 @@ def verify_compiled(module):
     manifest, files = _compiled(module)
     if not files:
         return
-    bad = _guard.verify(_guard.secret_key(cache_dir()), manifest, files)
+    bad = _guard.verify(_guard.secret_key(_root_of(module)), manifest, files)
     if bad:
         warnings.warn(f"staticad: discarding {len(bad)} unverified compiled cache file(s) of "
                       f"{Path(module.__file__).name} ({', '.join(f.name for f in bad)}); recompiling",
@@ -267,14 +293,14 @@ def verify_compiled(module):
 def record_compiled(module):
     """Record the HMACs of Numba's files of ``module`` (call after compiling it)."""
     manifest, files = _compiled(module)
-    _guard.record(_guard.secret_key(cache_dir()), manifest, files)
+    _guard.record(_guard.secret_key(_root_of(module)), manifest, files)
 
 
 def discard(module_name: str):
     """Forget a module whose compiled cache could not be used (it will be rebuilt)."""
-    module = sys.modules.pop(module_name, None)
-    if module is not None:
-        with locked([module_name]):
+    with locked([module_name]):  # before forgetting it: its lock is next to its file
+        module = sys.modules.pop(module_name, None)
+        if module is not None:
             _, files = _compiled(module)
             for f in files:
                 try:
@@ -313,7 +339,7 @@ def _clear_modules(mdir: Path) -> int:
     removed = 0
     stems = sorted({n.partition(".")[0] for n in os.listdir(mdir) if n.startswith("staticad_gen_")})
     for stem in stems:
-        with locked([stem]):
+        with _holding([(str(mdir), stem)]):  # this directory's, whatever this process loaded
             for d in (mdir, mdir / "__pycache__"):
                 try:
                     names = os.listdir(d)

@@ -5,6 +5,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +143,7 @@ def test_a_lock_whose_file_was_deleted_while_waited_for_is_taken_again(tmp_path,
 
     monkeypatch.setenv("STATICAD_CACHE_DIR", str(tmp_path))
     path = cache.modules_dir() / "s.lock"
-    holder, waiter = cache._ModuleLock("s"), cache._ModuleLock("s")  # two opens: flock conflicts
+    holder, waiter = (cache._ModuleLock(path.parent, "s") for _ in range(2))  # two opens: flock conflicts
     seen = []
 
     def wait():
@@ -175,7 +176,7 @@ def test_clear_waits_for_a_module_being_compiled(tmp_path, monkeypatch):
     stem = "staticad_gen_0123456789abcdef01234567"
     for name in (f"{stem}.py", f"{stem}.hmac", f"__pycache__/{stem}.entry-1.py311.nbi", "other.txt"):
         (mdir / name).write_text("x")
-    compiler = cache._ModuleLock(stem)  # as another process would hold it: its own open file
+    compiler = cache._ModuleLock(mdir, stem)  # as another process would hold it: its own open file
     compiler.acquire()
     removed = []
     t = threading.Thread(target=lambda: removed.append(cache.clear()))
@@ -187,3 +188,30 @@ def test_clear_waits_for_a_module_being_compiled(tmp_path, monkeypatch):
     assert removed == [4]  # the module's three files and other.txt (its lock file is not counted)
     assert not (tmp_path / "modules").exists()  # the lock file is gone too
     assert {p.name for p in tmp_path.iterdir()} <= {cache._guard.TAG, cache._guard.KEY}
+
+
+def test_a_module_loaded_before_the_cache_dir_changed_keeps_its_own_key_and_lock(tmp_path, monkeypatch):
+    """A module stays loaded (and Numba keeps writing its files next to it) when
+    STATICAD_CACHE_DIR changes in the process: what is recorded for it must use the key of the
+    directory it lives in, or the next process there discards its files as unverified."""
+    import staticad as sad
+    from staticad.backends import cache
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(first))
+    x = sad.placeholder((None,), "float64", name="x")
+    loss = sad.sum(sad.tanh(x) * 3.0 + x * x)
+    f = sad.function([x], [loss, sad.grad(loss, x)], backend="numba")
+    f(np.array([0.5, -1.0]))
+    module = f._exec.module
+    monkeypatch.setenv("STATICAD_CACHE_DIR", str(second))
+    cache.record_compiled(module)  # what a compile in this process now records for it
+    with cache.locked([module.__name__]):
+        pass
+    stem = module.__name__.rpartition(".")[2]
+    assert (first / "modules" / f"{stem}.lock").exists()
+    assert not (second / "modules" / f"{stem}.lock").exists()
+    again = _run(first)  # a fresh process in the first directory: every file verifies
+    assert again.returncode == 0, again.stderr
+    assert "unverified" not in again.stderr, again.stderr
+    assert "cache_hit True" in again.stdout
