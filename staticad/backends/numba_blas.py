@@ -171,7 +171,26 @@ def _np_dot(a, b):
     return np.dot(a, b)
 
 
-def _make_mm(gemm):
+def _make_gemm_into(gemm):
+    def gemm_into(a, b, alpha, beta, out, ldo):
+        """``out = alpha * (a @ b) + beta * out`` (``out`` row-major, leading dimension ``ldo``;
+        sizes checked by the caller): one BLAS call, operands it cannot read in place copied first."""
+        m, k = a.shape
+        n = b.shape[1]
+        ta, lda = _layout(a)
+        if ta < 0:
+            a = np.ascontiguousarray(a)
+            ta, lda = 0, k
+        tb, ldb = _layout(b)
+        if tb < 0:
+            b = np.ascontiguousarray(b)
+            tb, ldb = 0, n
+        gemm(_ROW_MAJOR, _NO_TRANS + ta, _NO_TRANS + tb, m, n, k, alpha, a.ctypes, lda,
+             b.ctypes, ldb, beta, out.ctypes, ldo)
+    return njit(**_OPTS)(gemm_into)
+
+
+def _make_mm(gemm_into):
     def mm(a, b):
         m, k = a.shape
         n = b.shape[1]
@@ -183,16 +202,7 @@ def _make_mm(gemm):
         if k == 0:
             out[...] = 0
             return out
-        ta, lda = _layout(a)
-        if ta < 0:
-            a = np.ascontiguousarray(a)
-            ta, lda = 0, k
-        tb, ldb = _layout(b)
-        if tb < 0:
-            b = np.ascontiguousarray(b)
-            tb, ldb = 0, n
-        gemm(_ROW_MAJOR, _NO_TRANS + ta, _NO_TRANS + tb, m, n, k, 1.0, a.ctypes, lda,
-             b.ctypes, ldb, 0.0, out.ctypes, n)
+        gemm_into(a, b, 1.0, 0.0, out, n)
         return out
     return mm
 
@@ -230,7 +240,7 @@ def _overlap(x, y):
     return xl < yh and yl < xh
 
 
-def _make_gemm_update(gemm):
+def _make_gemm_update(gemm_into):
     def gemm_update(c, a, b, alpha, out):
         # c is copied into out (unless it is out), then one GEMM accumulates into it (beta = 1):
         # no temporary for the product, no second pass over it. BLAS has no C = beta*W + alpha*AB
@@ -248,16 +258,7 @@ def _make_gemm_update(gemm):
             out[...] = c
         if m == 0 or n == 0 or k == 0:
             return
-        ta, lda = _layout(a)
-        if ta < 0:
-            a = np.ascontiguousarray(a)
-            ta, lda = 0, k
-        tb, ldb = _layout(b)
-        if tb < 0:
-            b = np.ascontiguousarray(b)
-            tb, ldb = 0, n
-        gemm(_ROW_MAJOR, _NO_TRANS + ta, _NO_TRANS + tb, m, n, k, alpha, a.ctypes, lda,
-             b.ctypes, ldb, 1.0, out.ctypes, ldo)
+        gemm_into(a, b, alpha, 1.0, out, ldo)
     return gemm_update
 
 
@@ -293,9 +294,10 @@ def _make_gemv(gemv):
 _IMPLS = {}
 _GEMM_UPDATES = {}
 for _dt, _gemm, _gv in ((types.float32, _sgemm, _sgemv), (types.float64, _dgemm, _dgemv)):
-    _GEMM_UPDATES[_dt] = _make_gemm_update(_gemm)
+    _into = _make_gemm_into(_gemm)
+    _GEMM_UPDATES[_dt] = _make_gemm_update(_into)
     _mv_of = _make_gemv(_gv)
-    _IMPLS[_dt] = (_make_mm(_gemm),
+    _IMPLS[_dt] = (_make_mm(_into),
                    (lambda g: lambda a, b: g(a, b, False))(_mv_of),
                    (lambda g: lambda a, b: g(b, a, True))(_mv_of))
 
