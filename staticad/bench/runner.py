@@ -120,6 +120,15 @@ def _backend_skip_reason(name: str) -> Optional[str]:
     return None
 
 
+def _names(requested):
+    """The names of repeatable, comma-separated options (``-b numba,numpy -b cuda``), lowercased."""
+    for item in requested or []:
+        for part in str(item).split(","):
+            part = part.strip().lower()
+            if part:
+                yield part
+
+
 def resolve_backends(requested) -> list:
     """Expand ``--backend`` values (names, comma lists, ``all``) into staticad columns.
 
@@ -130,18 +139,14 @@ def resolve_backends(requested) -> list:
         names = avail
     else:
         names = []
-        for item in requested:
-            for part in str(item).split(","):
-                part = part.strip().lower()
-                if not part:
-                    continue
-                if part == "all":
-                    names += list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
-                elif part in KNOWN_BACKENDS or part in avail:
-                    names.append(part)
-                else:
-                    known = list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
-                    raise ValueError(f"unknown backend {part!r} (choose from: {', '.join(known)}, all)")
+        for part in _names(requested):
+            if part == "all":
+                names += list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
+            elif part in KNOWN_BACKENDS or part in avail:
+                names.append(part)
+            else:
+                known = list(KNOWN_BACKENDS) + [b for b in avail if b not in KNOWN_BACKENDS]
+                raise ValueError(f"unknown backend {part!r} (choose from: {', '.join(known)}, all)")
     seen, cols = set(), []
     for n in names:
         if n not in seen:
@@ -152,15 +157,11 @@ def resolve_backends(requested) -> list:
 
 def resolve_compare(requested) -> list:
     names = []
-    for item in requested or []:
-        for part in str(item).split(","):
-            part = part.strip().lower()
-            if not part:
-                continue
-            if part not in _compare.FRAMEWORKS:
-                raise ValueError(f"unknown --compare framework {part!r} (choose from: {', '.join(_compare.FRAMEWORKS)})")
-            if part not in names:
-                names.append(part)
+    for part in _names(requested):
+        if part not in _compare.FRAMEWORKS:
+            raise ValueError(f"unknown --compare framework {part!r} (choose from: {', '.join(_compare.FRAMEWORKS)})")
+        if part not in names:
+            names.append(part)
     cols = []
     for n in names:
         ok, info = _compare.availability(n)
@@ -172,17 +173,13 @@ def resolve_workloads(requested) -> list:
     if not requested:
         return list(_workloads.WORKLOADS)
     names = []
-    for item in requested:
-        for part in str(item).split(","):
-            part = part.strip().lower()
-            if not part:
-                continue
-            if part == "all":
-                names += list(_workloads.WORKLOADS)
-            elif part in _workloads.WORKLOADS:
-                names.append(part)
-            else:
-                raise ValueError(f"unknown workload {part!r} (choose from: {', '.join(_workloads.WORKLOADS)}, all)")
+    for part in _names(requested):
+        if part == "all":
+            names += list(_workloads.WORKLOADS)
+        elif part in _workloads.WORKLOADS:
+            names.append(part)
+        else:
+            raise ValueError(f"unknown workload {part!r} (choose from: {', '.join(_workloads.WORKLOADS)}, all)")
     return list(dict.fromkeys(names))
 
 
