@@ -366,3 +366,34 @@ def test_bench_captures_backend_warnings(capsys, tmp_path, monkeypatch):
     assert "noisy hint" not in captured.err
     cols = {c["column"]: c for c in json.loads(path.read_text())["results"][0]["columns"]}
     assert cols["noisy"]["warnings"] == ["RuntimeWarning: noisy hint from the compiler"]
+
+
+def test_torch_cuda_column_is_skipped_without_a_gpu(capsys, tmp_path):
+    from staticad.bench import compare
+    ok, info = compare.availability("torch-cuda")
+    path = tmp_path / "tc.json"
+    rc = main(["bench", "scalar", "--backend", "numpy", "--compare", "torch-cuda", "--repeat", "2", "-q",
+               "--json", str(path)])
+    assert rc == 0
+    (col,) = [c for c in json.loads(path.read_text())["results"][0]["columns"] if c["column"] == "torch-cuda"]
+    if ok:  # a GPU that torch sees: the column ran, on it
+        assert col["status"] == "ok" and col["matches_numpy_hand"] is True
+    else:
+        assert col["status"] == "skipped" and col["reason"] == info
+        assert "not installed" in info or "no CUDA GPU" in info
+
+
+@pytest.mark.parametrize("name", ["scalar", "chain", "mlp", "linreg", "hessian"])
+def test_torch_columns_through_a_device_match_numpy_hand(name):
+    """The torch-cuda column's code path (inputs copied to a device, outputs copied back), run
+    with the CPU as that device where no GPU is: it must compute what numpy-hand does."""
+    torch = pytest.importorskip("torch")
+    from staticad.bench import compare
+    w = WORKLOADS[name]
+    case = w.case(SMALL.get(name))
+    device = compare._Device("cuda" if torch.cuda.is_available() else "cpu")
+    fn, args = compare._TORCH[name](case, device)
+    hand, hargs = build_hand(w, case)
+    n = 2 if w.stateful else 1
+    for g, h in zip(_call_n(fn, args, n), _call_n(hand, hargs, n)):
+        assert outputs_close(w, g, h)

@@ -1,9 +1,12 @@
 """Optional comparison columns for ``staticad bench --compare torch,jax``.
 
-PyTorch runs eagerly (autograd, no compilation); JAX runs ``jax.jit`` of the same function
-(its compile time is reported like staticad's: jit + first call). Neither package is ever
-required: :func:`availability` says why a column has to be skipped, and every import happens
-only when the column is actually run.
+PyTorch runs eagerly (autograd, no compilation): ``torch`` on the CPU, ``torch-cuda`` on the GPU
+(the column the cuda backend's figures are compared with: parameters stay on the device, each
+call copies its inputs in and its outputs back, as the cuda backend's calls do). JAX runs
+``jax.jit`` of the same function on its default device (the GPU where jax has one), its compile
+time reported like staticad's: jit + first call. Neither package is ever required:
+:func:`availability` says why a column has to be skipped, and every import happens only when
+the column is actually run.
 
 Each builder takes a workload name and a :class:`~staticad.bench.workloads.Case` and returns
 ``(fn, args)`` whose calls return NumPy arrays, like the other columns.
@@ -15,13 +18,21 @@ import importlib.util
 
 import numpy as np
 
-FRAMEWORKS = ("torch", "jax", "eager", "jit")  # eager, jit: staticad's implicit side (eager_columns)
+FRAMEWORKS = ("torch", "torch-cuda", "jax", "eager", "jit")  # eager, jit: staticad's implicit side (eager_columns)
 
 
 def availability(name: str):
     """``(True, version)`` when ``name`` imports, else ``(False, reason)``."""
     if name in ("eager", "jit"):
         return True, "staticad"
+    if name == "torch-cuda":
+        ok, info = availability("torch")
+        if not ok:
+            return ok, info
+        import torch
+        if not torch.cuda.is_available():
+            return False, f"torch {info} sees no CUDA GPU (torch.cuda.is_available() is False)"
+        return True, f"{info} on {torch.cuda.get_device_name()}"
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:  # e.g. a module object without __spec__
@@ -45,7 +56,9 @@ def build(framework: str, workload: str, case):
         from . import eager_columns
         return eager_columns.build(framework, workload, case)
     if framework == "torch":
-        return _TORCH[workload](case)
+        return _TORCH[workload](case, _Device(None))
+    if framework == "torch-cuda":
+        return _TORCH[workload](case, _Device("cuda"))
     if framework == "jax":
         return _JAX[workload](case)
     raise ValueError(f"unknown comparison framework {framework!r}; choose from {', '.join(FRAMEWORKS)}")
@@ -55,73 +68,97 @@ def supports(framework: str, workload: str) -> bool:
     if framework in ("eager", "jit"):
         from . import eager_columns
         return eager_columns.supports(framework, workload)
-    return workload in {"torch": _TORCH, "jax": _JAX}.get(framework, {})
+    return workload in {"torch": _TORCH, "torch-cuda": _TORCH, "jax": _JAX}.get(framework, {})
 
 
 # --------------------------------------------------------------------------------------------
 # PyTorch eager
 
 
-def _torch_scalar(case):
+class _Device:
+    """Where a torch column runs: ``None`` the CPU (tensors share the NumPy arrays' memory), else
+    a torch device (inputs copied in, outputs copied back: both synchronize, like a cuda call)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def tensor(self, a, requires_grad=False):
+        """A fresh leaf tensor holding ``a`` (the parameters, the scalar input)."""
+        import torch
+        return torch.tensor(a, requires_grad=requires_grad, device=self.name)
+
+    def put(self, a):
+        """An input of one call."""
+        import torch
+        t = torch.from_numpy(a)
+        return t if self.name is None else t.to(self.name)
+
+    def get(self, t):
+        """An output as a NumPy array."""
+        t = t.detach()
+        return (t if self.name is None else t.cpu()).numpy()
+
+
+def _torch_scalar(case, dev):
     import torch
 
     def step(x):
-        t = torch.tensor(x, requires_grad=True)
+        t = dev.tensor(x, requires_grad=True)
         y = t ** 2 + 3 * t + 1
         (g,) = torch.autograd.grad(y, t)
-        return g.numpy()
+        return dev.get(g)
 
     return step, [case.inputs["x"]]
 
 
-def _torch_chain(case):
+def _torch_chain(case, dev):
     import torch
 
     def step(x):
-        t = torch.from_numpy(x).requires_grad_()
+        t = dev.put(x).requires_grad_()
         loss = ((torch.sin(t) * 2 + 1) ** 2 * torch.exp(-t * t) + torch.tanh(t)).sum()
         (g,) = torch.autograd.grad(loss, t)
-        return g.numpy()
+        return dev.get(g)
 
     return step, [case.inputs["x"]]
 
 
-def _torch_mlp(case):
+def _torch_mlp(case, dev):
     import torch
 
-    params = [torch.tensor(case.params[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2")]
+    params = [dev.tensor(case.params[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2")]
     lr = case.meta["lr"]
 
     def step(x, target):
         W1, b1, W2, b2 = params
-        xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+        xt, tt = dev.put(x), dev.put(target)
         prediction = torch.relu(xt @ W1 + b1) @ W2 + b2
         loss = ((tt - prediction) ** 2).sum()
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for p, g in zip(params, grads):
                 p.sub_(g * lr)
-        return loss.detach().numpy()
+        return dev.get(loss)
 
     return step, [case.inputs["x"], case.inputs["target"]]
 
 
-def _torch_linreg(case):
+def _torch_linreg(case, dev):
     import torch
 
-    w = torch.tensor(case.params["w"], requires_grad=True)
-    b = torch.tensor(case.params["b"], requires_grad=True)
+    w = dev.tensor(case.params["w"], requires_grad=True)
+    b = dev.tensor(case.params["b"], requires_grad=True)
 
     def step(x, y):
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        xt, yt = dev.put(x), dev.put(y)
         loss = ((xt @ w + b - yt) ** 2).mean()
         gw, gb = torch.autograd.grad(loss, [w, b])
-        return [loss.detach().numpy(), gw.numpy(), gb.numpy()]
+        return [dev.get(loss), dev.get(gw), dev.get(gb)]
 
     return step, [case.inputs["x"], case.inputs["y"]]
 
 
-def _torch_hessian(case):
+def _torch_hessian(case, dev):
     import torch
     from torch.autograd.functional import hessian
 
@@ -129,7 +166,7 @@ def _torch_hessian(case):
         return (torch.exp(x) * torch.sin(x)).sum() + (x @ x) ** 2
 
     def step(x):
-        return hessian(f, torch.from_numpy(x)).numpy()
+        return dev.get(hessian(f, dev.put(x)))
 
     return step, [case.inputs["x"]]
 

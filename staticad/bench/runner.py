@@ -83,7 +83,7 @@ def environment() -> dict:
 
 @dataclass
 class Column:
-    name: str                      # "numpy", "numba", "cuda", "numpy-hand", "torch", "jax"
+    name: str                      # "numpy", "numba", "cuda", "numpy-hand", "torch", "torch-cuda", "jax", ...
     kind: str                      # "staticad" | "hand" | "torch" | "jax"
     skip: Optional[str] = None     # reason when the column cannot run here
 
@@ -318,7 +318,7 @@ def _run_column(workload, case, column: Column, repeat: int, warmup: int, refere
     if column.skip:
         res.update(status="skipped", reason=column.skip)
         return res
-    if column.kind in ("torch", "jax") and not _compare.supports(column.kind, w.name):
+    if column.kind not in ("staticad", "hand") and not _compare.supports(column.kind, w.name):
         res.update(status="skipped", reason=f"no {column.kind} version of workload {w.name!r}")
         return res
     keep = 2 if w.stateful else 1

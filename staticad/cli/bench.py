@@ -53,8 +53,9 @@ def add_parser(sub) -> None:
                             "workload, e.g. hessian=100 (repeatable)")
     bench.add_argument("--full", action="store_true",
                        help="also run the large and small sizes (chain n = 1e7, mlp batch 256, hessian n = 20)")
-    bench.add_argument("--compare", action="append", metavar="torch,jax,eager,jit",
-                       help="add PyTorch-eager and/or jax.jit columns (skipped when not installed), and "
+    bench.add_argument("--compare", action="append", metavar="torch,torch-cuda,jax,eager,jit",
+                       help="add PyTorch-eager (torch: CPU, torch-cuda: GPU) and/or jax.jit (its default "
+                            "device) columns (skipped when not installed, or without a GPU), and "
                             "staticad's implicit side: eager (sad.eager) and jit (sad.jit, numba)")
     bench.add_argument("--memory", action="store_true",
                        help="also measure each column's peak memory per call (a fresh process per column; "
