@@ -101,7 +101,9 @@ def _measure(names_sizes, n_workers, repeat, note):
     from ..distributed import DataParallel
 
     results = {}
-    with LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+    # no dashboard; the scheduler's HTTP endpoints on a free port (8787 may be another cluster's)
+    with LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
             Client(cluster) as client:
         results["round_trip"] = _median_time(lambda: client.submit(int, 1, pure=False).result(), max(repeat, 20))
         for name, size in names_sizes:

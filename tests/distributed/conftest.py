@@ -19,8 +19,10 @@ def client():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = ROOT + (os.pathsep + old if old else "")
     try:
+        # no dashboard; the scheduler's HTTP endpoints (health, metrics) on a free port, not on
+        # 8787, which another test process's cluster may hold ("Port 8787 is already in use")
         cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.ERROR)
     finally:
         if old is None:
             del os.environ["PYTHONPATH"]
