@@ -80,17 +80,17 @@ class _Device:
     a torch device (inputs copied in, outputs copied back: both synchronize, like a cuda call)."""
 
     def __init__(self, name):
+        import torch  # once, not in the timed calls
+        self.torch = torch
         self.name = name
 
     def tensor(self, a, requires_grad=False):
         """A fresh leaf tensor holding ``a`` (the parameters, the scalar input)."""
-        import torch
-        return torch.tensor(a, requires_grad=requires_grad, device=self.name)
+        return self.torch.tensor(a, requires_grad=requires_grad, device=self.name)
 
     def put(self, a):
         """An input of one call."""
-        import torch
-        t = torch.from_numpy(a)
+        t = self.torch.from_numpy(a)
         return t if self.name is None else t.to(self.name)
 
     def get(self, t):

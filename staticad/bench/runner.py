@@ -84,7 +84,7 @@ def environment() -> dict:
 @dataclass
 class Column:
     name: str                      # "numpy", "numba", "cuda", "numpy-hand", "torch", "torch-cuda", "jax", ...
-    kind: str                      # "staticad" | "hand" | "torch" | "jax"
+    kind: str                      # "staticad" | "hand" | a --compare framework (its name)
     skip: Optional[str] = None     # reason when the column cannot run here
 
 

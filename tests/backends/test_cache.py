@@ -165,7 +165,6 @@ def test_a_lock_whose_file_was_deleted_while_waited_for_is_taken_again(tmp_path,
     assert seen == [True]
 
 
-
 def test_clear_waits_for_a_module_being_compiled(tmp_path, monkeypatch):
     import threading
 
